@@ -1,0 +1,81 @@
+"""The app's database: one SQLAlchemy engine shared by the Turing test store and the training jobs.
+
+SQLite by default (a file under ``MEDGAN_HOME``, or ``/data`` on a Hugging Face Space with persistent storage),
+PostgreSQL when ``MEDGAN_DATABASE_URL`` points to one. SQLite runs in WAL mode with a busy timeout, and write
+transactions take the lock up front (``BEGIN IMMEDIATE``) so concurrent writers queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_ENGINES: dict[str, Engine] = {}
+_LOCK = threading.Lock()
+
+
+def medgan_home() -> Path:
+    """Folder for the app's state (database, jobs, studies): ``MEDGAN_HOME``, else /data/medgan, else ~/.medgan."""
+    env = os.environ.get("MEDGAN_HOME")
+    if env:
+        path = Path(env)
+    elif Path("/data").is_dir() and os.access("/data", os.W_OK):
+        path = Path("/data/medgan")
+    else:
+        path = Path.home() / ".medgan"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url() -> str:
+    """``MEDGAN_DATABASE_URL`` or the default SQLite file in :func:`medgan_home`."""
+    url = os.environ.get("MEDGAN_DATABASE_URL")
+    if url:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+    return f"sqlite:///{medgan_home() / 'medgan.db'}"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN itself
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """A process-wide engine per URL (created once, thread-safe)."""
+    url = url or database_url()
+    with _LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            if url.startswith("sqlite"):
+                engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                                          "check_same_thread": False})
+                _configure_sqlite(engine)
+            else:
+                engine = create_engine(url, pool_size=10, max_overflow=40, pool_pre_ping=True)
+            _ENGINES[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and forked worker processes)."""
+    with _LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()

@@ -1,0 +1,24 @@
+"""Shared test fixtures. Every test run gets a private MEDGAN_HOME so nothing touches the user's state."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="medgan-test-home-"))
+os.environ.setdefault("MEDGAN_HOME", str(_HOME))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Folder for test artifacts (screenshots, reports); kept after the run."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
