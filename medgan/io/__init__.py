@@ -2,6 +2,25 @@
 
 from __future__ import annotations
 
+from medgan.io.limits import DEFAULT_LIMITS, ReadLimits
+from medgan.io.reader import read_scan
 from medgan.io.scan import Scan, ScanError
+from medgan.io.windowing import (
+    CT_PRESETS,
+    FitInfo,
+    auto_window,
+    fit_to_square,
+    resize_image,
+    resize_labels,
+    take_slice,
+    unfit,
+    window,
+    window_percentile,
+)
+from medgan.io.writers import write_dicom, write_nifti, write_png
 
-__all__ = ["Scan", "ScanError"]
+__all__ = [
+    "CT_PRESETS", "DEFAULT_LIMITS", "FitInfo", "ReadLimits", "Scan", "ScanError", "auto_window", "fit_to_square",
+    "read_scan", "resize_image", "resize_labels", "take_slice", "unfit", "window", "window_percentile",
+    "write_dicom", "write_nifti", "write_png",
+]

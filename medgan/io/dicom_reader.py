@@ -1,0 +1,304 @@
+"""DICOM → Scan: single/multi-frame files, series (folder or file list), DICOM SEG label volumes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections import defaultdict
+
+import numpy as np
+
+from medgan.io.deid import summary_metadata, template_from
+from medgan.io.dicom_pixels import SEG_SOP_CLASS, check_header, clean_nonfinite, decode, fail, sop_name
+from medgan.io.limits import ReadLimits, human_bytes
+from medgan.io.scan import Scan, ScanError
+
+log = logging.getLogger(__name__)
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+
+def load_dataset(path: str, limits: ReadLimits) -> object:
+    """dcmread with every parser failure turned into a ScanError (pixel data kept, not decoded)."""
+    from pydicom import dcmread
+
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise fail(path, f"cannot be opened ({exc.strerror})") from exc
+    if size > limits.max_file_bytes:
+        raise fail(path, f"file of {human_bytes(size)} exceeds the limit of {human_bytes(limits.max_file_bytes)}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = dcmread(path, force=True)
+            _ensure_transfer_syntax(ds)
+    except RecursionError as exc:
+        raise fail(path, "DICOM sequences are nested too deeply (malformed or hostile file)") from exc
+    except MemoryError as exc:
+        raise fail(path, "header declares more data than fits in memory") from exc
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types on malformed files
+        raise fail(path, f"is not a readable DICOM file or is truncated ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from exc
+    return ds
+
+
+def _ensure_transfer_syntax(ds: object) -> None:
+    """Files without a File Meta Transfer Syntax: record the encoding the dataset was actually read with."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and meta.get("TransferSyntaxUID"):
+        return
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None:
+        return
+    if meta is None:
+        meta = FileMetaDataset()
+        ds.file_meta = meta  # type: ignore[attr-defined]
+    meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                              ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+
+
+def _first_item(ds: object, group: str, seq: str) -> object | None:
+    fg = ds.get(group)  # type: ignore[attr-defined]
+    if fg:
+        inner = fg[0].get(seq)
+        if inner:
+            return inner[0]
+    return None
+
+
+def _lookup(ds: object, seq: str, keyword: str) -> object | None:
+    """A value from the top level, the shared or the first per-frame functional group."""
+    value = ds.get(keyword)  # type: ignore[attr-defined]
+    if value not in (None, ""):
+        return value
+    for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        item = _first_item(ds, group, seq)
+        if item is not None and item.get(keyword) not in (None, ""):
+            return item.get(keyword)
+    return None
+
+
+def _vec(value: object, n: int) -> np.ndarray | None:
+    try:
+        arr = np.asarray([float(v) for v in value], dtype=float)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.shape == (n,) and np.isfinite(arr).all() else None
+
+
+def geometry(ds: object) -> tuple[np.ndarray | None, tuple[float, float], float]:
+    """(orientation 6-vector or None, pixel spacing (row, col) mm, slice thickness/spacing mm)."""
+    iop = _vec(_lookup(ds, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
+    if iop is not None and (abs(np.linalg.norm(iop[:3]) - 1) > 0.05 or abs(np.linalg.norm(iop[3:]) - 1) > 0.05):
+        iop = None
+    ps = _vec(_lookup(ds, "PixelMeasuresSequence", "PixelSpacing"), 2)
+    if ps is None:
+        ps = _vec(ds.get("ImagerPixelSpacing"), 2)  # type: ignore[attr-defined]
+    spacing = (float(ps[0]), float(ps[1])) if ps is not None and (ps > 0).all() else (1.0, 1.0)
+    dz = 0.0
+    for kw in ("SpacingBetweenSlices", "SliceThickness"):
+        v = _lookup(ds, "PixelMeasuresSequence", kw)
+        try:
+            dz = abs(float(v)) if v not in (None, "") else 0.0  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            dz = 0.0
+        if dz > 0:
+            break
+    return iop, spacing, dz if dz > 0 else 1.0
+
+
+def frame_positions(ds: object, nframes: int) -> list[np.ndarray] | None:
+    """ImagePositionPatient per frame (enhanced per-frame groups or the single top-level value)."""
+    per = ds.get("PerFrameFunctionalGroupsSequence")  # type: ignore[attr-defined]
+    if per and len(per) == nframes:
+        out = []
+        for item in per:
+            pos = item.get("PlanePositionSequence")
+            v = _vec(pos[0].get("ImagePositionPatient"), 3) if pos else None
+            if v is None:
+                return None
+            out.append(v)
+        return out
+    top = _vec(ds.get("ImagePositionPatient"), 3)  # type: ignore[attr-defined]
+    return [top] if top is not None and nframes == 1 else None
+
+
+def normal_of(iop: np.ndarray | None) -> np.ndarray:
+    if iop is None:
+        return np.array([0.0, 0.0, 1.0])
+    n = np.cross(iop[:3], iop[3:])
+    return n / (np.linalg.norm(n) or 1.0)
+
+
+def make_affine(iop: np.ndarray | None, spacing: tuple[float, float], origin: np.ndarray | None,
+                step: np.ndarray) -> np.ndarray:
+    """Voxel (col, row, slice) → patient LPS mm."""
+    row_cos = iop[:3] if iop is not None else np.array([1.0, 0.0, 0.0])
+    col_cos = iop[3:] if iop is not None else np.array([0.0, 1.0, 0.0])
+    aff = np.eye(4)
+    aff[:3, 0] = row_cos * spacing[1]
+    aff[:3, 1] = col_cos * spacing[0]
+    aff[:3, 2] = step
+    aff[:3, 3] = origin if origin is not None else 0.0
+    return aff
+
+
+def _slice_geometry(proj: np.ndarray, positions: list[np.ndarray] | None, iop: np.ndarray | None,
+                    dz_header: float, notes: list[str]) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """(slice spacing, step vector, origin) from sorted projections/positions."""
+    normal = normal_of(iop)
+    if positions is None or len(positions) < 2:
+        return dz_header, normal * dz_header, positions[0] if positions else None
+    diffs = np.diff(proj)
+    nonzero = diffs[np.abs(diffs) > 1e-4]
+    if nonzero.size == 0:
+        notes.append("all slices share one position; slice spacing taken from the header")
+        return dz_header, normal * dz_header, positions[0]
+    if nonzero.size < diffs.size:
+        notes.append(f"{diffs.size - nonzero.size} slices repeat a position (several echoes/phases?)")
+    dz = float(np.median(nonzero))
+    if nonzero.max() - nonzero.min() > 0.1 * abs(dz):
+        notes.append(f"slice spacing is not uniform ({nonzero.min():.3g}–{nonzero.max():.3g} mm); "
+                     f"median {dz:.3g} mm used")
+    if nonzero.size == diffs.size:
+        step = (positions[-1] - positions[0]) / (len(positions) - 1)
+    else:
+        step = normal * dz
+    return abs(dz), step, positions[0]
+
+
+def _scan(volume: np.ndarray, ds: object, path: str, notes: list[str], iop: np.ndarray | None,
+          spacing_rc: tuple[float, float], dz: float, step: np.ndarray, origin: np.ndarray | None,
+          nfiles: int) -> Scan:
+    volume = clean_nonfinite(volume, path, notes)
+    meta = summary_metadata(ds)
+    if nfiles > 1:
+        meta["files"] = str(nfiles)
+    return Scan(
+        volume=volume, spacing=(float(dz), spacing_rc[0], spacing_rc[1]),
+        affine=make_affine(iop, spacing_rc, origin, step), orientation="LPS",
+        modality=str(ds.get("Modality", "") or "OT").strip().upper() or "OT",  # type: ignore[attr-defined]
+        source_format="dicom", metadata=meta, notes=notes, source_path=path, dicom_template=template_from(ds),
+    )
+
+
+def read_dicom_file(path: str, limits: ReadLimits, ds: object | None = None) -> Scan:
+    """One DICOM file (single- or multi-frame; SEG → labels) as a Scan."""
+    ds = load_dataset(path, limits) if ds is None else ds
+    if str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS:  # type: ignore[attr-defined]
+        from medgan.io.dicom_seg import read_seg
+
+        return read_seg(ds, path, limits)
+    try:
+        frames, _, _ = check_header(ds, path, limits)
+        notes: list[str] = []
+        volume = decode(ds, path, notes)
+        iop, spacing_rc, dz = geometry(ds)
+        positions = frame_positions(ds, volume.shape[0])
+    except ScanError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - malformed header values
+        raise fail(path, f"DICOM header is malformed ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    proj = np.array([float(p @ normal_of(iop)) for p in positions]) if positions else np.zeros(0)
+    if positions and len(positions) > 1:
+        order = np.argsort(proj, kind="stable")
+        if (order != np.arange(order.size)).any():
+            volume = volume[order]
+            positions = [positions[i] for i in order]
+            proj = proj[order]
+            notes.append("frames sorted by position along the slice normal")
+    dz, step, origin = _slice_geometry(proj, positions, iop, dz, notes)
+    return _scan(volume, ds, path, notes, iop, spacing_rc, dz, step, origin, 1)
+
+
+def _series_key(ds: object) -> str:
+    return str(ds.get("SeriesInstanceUID", "") or "")  # type: ignore[attr-defined]
+
+
+def read_dicom_series(paths: list[str], limits: ReadLimits, source: str) -> Scan:
+    """Several DICOM files of one series, sorted by position along the slice normal, then InstanceNumber."""
+    loaded: list[tuple[str, object]] = []
+    skipped: list[str] = []
+    for p in paths:
+        ds = load_dataset(p, limits)
+        sop = str(ds.get("SOPClassUID", "") or getattr(getattr(ds, "file_meta", None),  # type: ignore[attr-defined]
+                                                        "MediaStorageSOPClassUID", ""))
+        if sop == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:  # type: ignore[operator]
+            skipped.append(f"{os.path.basename(p)} (DICOMDIR)")
+            continue
+        if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):  # type: ignore[operator]
+            skipped.append(f"{os.path.basename(p)} ({sop_name(ds)}, no pixel data)")
+            continue
+        loaded.append((p, ds))
+    if not loaded:
+        extra = f" (skipped: {', '.join(skipped[:5])})" if skipped else ""
+        raise fail(source, f"contains no DICOM image{extra}")
+    groups: dict[str, list[tuple[str, object]]] = defaultdict(list)
+    for p, ds in loaded:
+        groups[_series_key(ds)].append((p, ds))
+    if len(groups) > 1:
+        desc = "; ".join(
+            f"series …{uid[-12:] or '?'}: {len(items)} file(s), {items[0][1].get('Modality', '?')}, "  # type: ignore[attr-defined]
+            f"{items[0][1].get('Rows', '?')}×{items[0][1].get('Columns', '?')}"  # type: ignore[attr-defined]
+            for uid, items in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+        )
+        raise fail(source, f"holds {len(groups)} different series ({desc}); put one series per folder or zip")
+    if len(loaded) == 1:
+        scan = read_dicom_file(loaded[0][0], limits, loaded[0][1])
+        scan.source_path = source
+        return scan
+    return _assemble(loaded, limits, source, skipped)
+
+
+def _assemble(loaded: list[tuple[str, object]], limits: ReadLimits, source: str, skipped: list[str]) -> Scan:
+    notes: list[str] = []
+    if skipped:
+        notes.append(f"skipped {len(skipped)} non-image file(s): {', '.join(skipped[:5])}")
+    first = loaded[0][1]
+    if str(first.get("SOPClassUID", "")) == SEG_SOP_CLASS:  # type: ignore[attr-defined]
+        raise fail(source, "holds several DICOM SEG files in one series; open them one at a time")
+    sizes: list[int] = []
+    total = 0
+    for p, ds in loaded:
+        frames, rows, cols = check_header(ds, p, limits, voxels_before=total)
+        total += frames * rows * cols
+        sizes.append(frames)
+        if (rows, cols) != (int(first.Rows), int(first.Columns)):  # type: ignore[attr-defined]
+            raise fail(source, f"slices have different sizes ({first.Rows}×{first.Columns} in "  # type: ignore[attr-defined]
+                               f"{os.path.basename(loaded[0][0])}, {rows}×{cols} in {os.path.basename(p)}); "
+                               "one series must share one image size")
+    iop, spacing_rc, dz = geometry(first)
+    normal = normal_of(iop)
+    keyed = []
+    for i, (p, ds) in enumerate(loaded):
+        pos = _vec(ds.get("ImagePositionPatient"), 3)  # type: ignore[attr-defined]
+        try:
+            inst = int(ds.get("InstanceNumber", 0) or 0)  # type: ignore[attr-defined]
+        except (TypeError, ValueError):
+            inst = 0
+        keyed.append((float(pos @ normal) if pos is not None else 0.0, inst, os.path.basename(p), i, pos))
+    have_pos = all(k[4] is not None for k in keyed)
+    keyed.sort(key=lambda k: (k[0], k[1], k[2]) if have_pos else (k[1], k[2]))
+    if not have_pos:
+        notes.append("ImagePositionPatient missing; slices sorted by InstanceNumber")
+    rows, cols = int(first.Rows), int(first.Columns)  # type: ignore[attr-defined]
+    volume = np.empty((sum(sizes), rows, cols), dtype=np.float32)
+    z = 0
+    for _, _, _, i, _ in keyed:
+        p, ds = loaded[i]
+        n = sizes[i]
+        decode(ds, p, notes, out=volume[z : z + n])
+        z += n
+        try:
+            del ds.PixelData  # type: ignore[attr-defined]  # free the encoded bytes early
+        except AttributeError:
+            pass
+    positions = [k[4] for k in keyed] if have_pos and all(s == 1 for s in sizes) else None
+    proj = np.array([k[0] for k in keyed])
+    dz, step, origin = _slice_geometry(proj, positions, iop, dz, notes)
+    return _scan(volume, loaded[keyed[0][3]][1], source, notes, iop, spacing_rc, dz, step, origin, len(loaded))

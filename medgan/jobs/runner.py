@@ -1,0 +1,120 @@
+"""Launch a training job as its own OS process and talk to it (cancel, liveness).
+
+The worker is ``python -m medgan train <args> --out <dir> [--resume]``, the same command as in a terminal,
+in a new session (so the app's signals and a closed browser do not reach it), with stdout + stderr appended
+to ``<dir>/train.log``. Cancelling writes ``<dir>/STOP`` and sends SIGTERM; the loop finishes its step,
+writes a checkpoint, records ``end: cancelled`` and exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import medgan
+
+PROJECT_ROOT = Path(medgan.__file__).resolve().parent.parent
+LOG_NAME = "train.log"
+TRAIN_ENTRY: list[str] = ["-m", "medgan", "train"]  # after the interpreter: the worker's entry point
+
+
+def train_command(args: list[str], out_dir: str | Path, resume: bool = False) -> list[str]:
+    """The worker's argv."""
+    cmd = [sys.executable, *TRAIN_ENTRY, *args, "--out", str(out_dir)]
+    if resume:
+        cmd.append("--resume")
+    return cmd
+
+
+def shell_command(args: list[str], out_dir: str | Path, resume: bool = False) -> str:
+    """The same command as a terminal user would type it."""
+    cmd = ["python", "-m", "medgan", "train", *args, "--out", str(out_dir)] + (["--resume"] if resume else [])
+    return shlex.join(cmd)
+
+
+def launch(args: list[str], out_dir: str | Path, *, resume: bool = False, slot: str = "cpu",
+           extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start the worker for a job in ``out_dir`` on ``slot`` (``cpu`` or ``cuda:<i>``); returns the Popen."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "STOP").unlink(missing_ok=True)
+    env = os.environ.copy()
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if slot.startswith("cuda:"):
+        env["CUDA_VISIBLE_DEVICES"] = slot.split(":", 1)[1]
+    env.update(extra_env or {})
+    cmd = train_command(args, out, resume)
+    with open(out / LOG_NAME, "ab") as logf:
+        logf.write(("$ " + shell_command(args, out, resume) + "\n").encode())
+        logf.flush()
+        return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=logf,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def pid_is_worker(pid: int | None, out_dir: str | Path) -> bool:
+    """True when ``pid`` is alive and is the training worker writing into ``out_dir`` (not a reused pid)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust the pid
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # a zombie is dead
+        return False
+    return str(out_dir).encode() in cmdline and b"train" in cmdline
+
+
+def request_stop(pid: int | None, out_dir: str | Path) -> None:
+    """Ask the worker to stop after its current step: the STOP file, then SIGTERM if it is alive."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "STOP").touch()
+    if pid and pid_is_worker(pid, out_dir):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def exit_reason(returncode: int | None) -> str:
+    """Plain words for a worker's exit status."""
+    if returncode is None:
+        return "the worker process disappeared"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the worker process was killed by {name}"
+    return f"the worker process exited with code {returncode}"
+
+
+def log_tail(out_dir: str | Path, lines: int = 40, max_bytes: int = 64_000) -> str:
+    """The last ``lines`` lines of the job's log (carriage-return progress bars collapsed)."""
+    path = Path(out_dir) / LOG_NAME
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+    out = []
+    for line in data.split("\n"):
+        parts = [p for p in line.split("\r") if p.strip()]
+        out.append(parts[-1] if parts else "")
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out[-lines:])

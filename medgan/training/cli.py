@@ -1,0 +1,112 @@
+"""``python -m medgan train``: train or fine-tune a model; writes OUT/model.safetensors + model.json,
+OUT/train_state.*, OUT/config.json, OUT/metrics.jsonl and OUT/samples/. Under ``torchrun --nproc_per_node=N``
+the run is data-parallel (only rank 0 writes)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from medgan.training.config import TASKS, TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--arch", required=True, help="architecture, e.g. spade, pix2pix, unet, wgangp")
+    parser.add_argument("--degradation", choices=("denoise", "sr4", "deblur"), default=None)
+    parser.add_argument("--data", default="embedded", help="embedded | phantoms | PATH to a folder dataset")
+    parser.add_argument("--init-from", default=None, help="name of a checkpoint whose generator starts the run")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr-g", type=float, default=None)
+    parser.add_argument("--lr-d", type=float, default=None)
+    parser.add_argument("--lambda-l1", type=float, default=None)
+    parser.add_argument("--n-critic", type=int, default=None)
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--crop-size", type=int, default=None,
+                        help="train on random crops of this size (fully convolutional models only)")
+    parser.add_argument("--augment", action="store_true")
+    parser.add_argument("--spectral-norm", action="store_true")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample-every", type=int, default=None)
+    parser.add_argument("--val-every", type=int, default=None)
+    parser.add_argument("--ckpt-every", type=int, default=None)
+    parser.add_argument("--lr-decay-start", type=float, default=None,
+                        help="fraction of the run after which the learning rates decay linearly to 0")
+    parser.add_argument("--name", default=None, help="checkpoint name written into the model card")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+
+
+def build_config(args: argparse.Namespace) -> TrainConfig:
+    """Preset for (task, arch) plus the command-line overrides."""
+    from medgan.training.presets import make_config
+
+    if args.init_from:
+        cfg = _config_from_checkpoint(args)
+    else:
+        cfg = make_config(args.task, args.arch, args.image_size, spectral_norm=args.spectral_norm,
+                          degradation=args.degradation)
+    o, d, r = cfg.optim, cfg.data, cfg.run
+    d.source = args.data
+    d.augment = bool(args.augment)
+    for attr, target, field in (("lr_g", o, "lr_g"), ("lr_d", o, "lr_d"), ("lambda_l1", o, "lambda_l1"),
+                                ("n_critic", o, "n_critic"), ("batch_size", d, "batch_size"), ("crop_size", d, "crop_size"), ("steps", r, "steps"),
+                                ("sample_every", r, "sample_every"), ("val_every", r, "val_every"),
+                                ("ckpt_every", r, "ckpt_every"), ("lr_decay_start", o, "lr_decay_start")):
+        v = getattr(args, attr, None)
+        if v is not None:
+            setattr(target, field, v)
+    r.device, r.seed, r.out, r.init_from = args.device, args.seed, args.out, args.init_from
+    r.name = args.name or Path(args.out).name
+    r.command = "python -m medgan train " + " ".join(shlex.quote(a) for a in _argv())
+    return cfg
+
+
+def _argv() -> list[str]:
+    argv = sys.argv[1:]
+    return argv[argv.index("train") + 1 :] if "train" in argv else argv
+
+
+def _config_from_checkpoint(args: argparse.Namespace) -> TrainConfig:
+    """Fine-tuning: the generator architecture comes from the named checkpoint's card."""
+    from medgan.inference import find_card
+    from medgan.training.config import ModelConfig
+    from medgan.training.presets import make_config
+
+    card = find_card(args.init_from)
+    if card.task != args.task:
+        raise ValueError(f"checkpoint {args.init_from!r} is a {card.task} model, not {args.task}")
+    size = card.image_size
+    cfg = make_config(args.task, args.arch, size, spectral_norm=args.spectral_norm,
+                      degradation=args.degradation or card.degradation)
+    cfg.generator = ModelConfig(card.generator["name"], dict(card.generator.get("args", {})))
+    return cfg
+
+
+def main(args: argparse.Namespace) -> int:
+    from medgan.training.config import TrainConfig as _TC
+    from medgan.training.loop import train
+
+    out = Path(args.out)
+    try:
+        if args.resume and (out / "config.json").exists():
+            import json
+
+            cfg = _TC.from_dict(json.loads((out / "config.json").read_text()))
+            if args.steps is not None:
+                cfg.run.steps = args.steps
+        else:
+            cfg = build_config(args)
+    except (ValueError, FileNotFoundError, ModuleNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    status = train(cfg, resume=args.resume)
+    print(f"training {status}: {out}")
+    return 0 if status in ("finished", "cancelled") else 1

@@ -1,0 +1,98 @@
+"""Nested dataclass configuration of one training run (built by the CLI, saved as config.json beside the
+checkpoint). ``presets`` fills the defaults for each (task, arch)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+TASKS: tuple[str, ...] = ("synthesis", "inpainting", "segmentation", "enhancement", "generation")
+
+
+@dataclass
+class ModelConfig:
+    """A registry name and its constructor keyword arguments."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    """Optimisers and loss weights (seed values: Adam 2e-4 β=(0.5, 0.999); RMSProp 5e-5 for WGAN-GP)."""
+
+    optimizer: str = "adam"  # "adam" | "rmsprop"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    adv_loss: str = "bce"  # a key of medgan.losses.LOSSES
+    lambda_adv: float = 1.0
+    lambda_l1: float = 100.0
+    lambda_dice: float = 10.0
+    lambda_gp: float = 10.0
+    lambda_fm: float = 10.0
+    n_critic: int = 1
+    label_smoothing: float = 0.0
+    lr_decay_start: float = 1.0  # fraction of the run after which the lr decays linearly to 0 (1.0 = constant)
+
+
+@dataclass
+class DataConfig:
+    """Where the slices come from and how batches are made."""
+
+    source: str = "embedded"  # "embedded" | "phantoms" | a folder path
+    image_size: int = 256
+    batch_size: int = 4
+    augment: bool = False
+    degradation: str | None = None  # enhancement: "denoise" | "sr4" | "deblur"
+    num_phantoms: int = 64
+    label_dropout: float = 0.3  # inpainting: probability that the labels channel is zeroed
+    stroke_holes: float = 0.2  # inpainting: probability of a free-form hole instead of a square
+    val_limit: int = 20
+    crop_size: int | None = None  # train on random crops (fully convolutional models); validation uses full slices
+
+
+@dataclass
+class RunConfig:
+    """Loop length, cadence of side effects, device, seed and output."""
+
+    steps: int = 1000
+    seed: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    sample_every: int = 100
+    val_every: int = 200
+    ckpt_every: int = 200
+    name: str = "model"
+    out: str = "runs/model"
+    init_from: str | None = None
+    amp: bool = True  # mixed precision on CUDA only
+    command: str = ""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines one run."""
+
+    task: str
+    arch: str
+    family: str  # key of medgan.training.steps.STEPS
+    generator: ModelConfig
+    discriminator: ModelConfig | None
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    z_dim: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        disc = d.get("discriminator")
+        opt = dict(d.get("optim", {}))
+        if "betas" in opt:
+            opt["betas"] = tuple(opt["betas"])
+        return cls(task=d["task"], arch=d["arch"], family=d["family"], generator=ModelConfig(**d["generator"]),
+                   discriminator=ModelConfig(**disc) if disc else None, optim=OptimConfig(**opt),
+                   data=DataConfig(**d.get("data", {})), run=RunConfig(**d.get("run", {})), z_dim=d.get("z_dim"))

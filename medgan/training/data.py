@@ -1,0 +1,222 @@
+"""Training data: slice sets (embedded brain, phantoms, folders), seed augmentations, and per-task batches.
+
+Batches are dicts of tensors (images in [-1, 1], see docs/architecture.md):
+  "input"  generator input (absent for generation), "target" what the generator should produce
+  (generation: cat(image, one-hot labels) (N, 1 + K, H, W)), "mask" (N, 1, H, W) hole mask for inpainting
+  (1 = missing), "labels" (N, H, W) int64 for segmentation.
+Sampling is a pure function of (seed, step): the same global batch on every rank and after a resume.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+from skimage.transform import resize
+
+from medgan.data.corruptions import degrade, hole_size, stroke_hole
+from medgan.training.config import DataConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SliceSet:
+    """images float32 (N, S, S) in [0, 1]; labels uint8 (N, S, S) or None."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def _resize_set(images: np.ndarray, labels: np.ndarray | None, size: int) -> SliceSet:
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return SliceSet(images.astype(np.float32), labels)
+    imgs = np.stack([resize(im, (size, size), order=1, anti_aliasing=True, preserve_range=True) for im in images])
+    labs = None
+    if labels is not None:
+        labs = np.stack([resize(lb, (size, size), order=0, anti_aliasing=False, preserve_range=True)
+                         for lb in labels]).astype(np.uint8)
+    return SliceSet(np.clip(imgs, 0, 1).astype(np.float32), labs)
+
+
+def load_slices(cfg: DataConfig, split: str) -> SliceSet:
+    """The slices of ``split`` ("train", "val", "test") for ``cfg.source`` at ``cfg.image_size``."""
+    if cfg.source == "embedded":
+        from medgan.data import load_brain
+
+        b = load_brain(split)
+        return _resize_set(b.images, b.labels, cfg.image_size)
+    if cfg.source == "phantoms":
+        from medgan.data.phantoms import phantom_set
+
+        n = cfg.num_phantoms if split == "train" else max(4, cfg.num_phantoms // 8)
+        imgs, labs = phantom_set(n, cfg.image_size, seed={"train": 0, "val": 1, "test": 2}[split])
+        return SliceSet(imgs, labs)
+    from medgan.data.folders import load_folder  # written by the I/O room; imported only when used
+
+    data = load_folder(cfg.source, cfg.image_size)
+    images = np.asarray(getattr(data, "images", data[0] if isinstance(data, tuple) else data), dtype=np.float32)
+    labels = getattr(data, "labels", data[1] if isinstance(data, tuple) and len(data) > 1 else None)
+    labels = None if labels is None else np.asarray(labels).astype(np.uint8)
+    n = len(images)
+    n_val = max(1, n // 10) if n > 1 else 0
+    sl = slice(0, n - n_val) if split == "train" else slice(n - n_val, n) if n_val else slice(0, n)
+    return _resize_set(images[sl], None if labels is None else labels[sl], cfg.image_size)
+
+
+def augment_pair(img: np.ndarray, lab: np.ndarray | None, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Seed augmentations: horizontal/vertical flips, rotation ±15°, translation ±15 px (at 256, scaled)."""
+    if rng.random() < 0.5:
+        img, lab = img[:, ::-1], None if lab is None else lab[:, ::-1]
+    if rng.random() < 0.5:
+        img, lab = img[::-1], None if lab is None else lab[::-1]
+    s = img.shape[0]
+    angle = np.deg2rad(rng.uniform(-15, 15))
+    shift = rng.uniform(-15, 15, 2) * s / 256
+    c, sn = np.cos(angle), np.sin(angle)
+    mat = np.array([[c, -sn], [sn, c]])
+    centre = np.array([s / 2 - 0.5, s / 2 - 0.5])
+    offset = centre - mat @ centre - shift
+    img = ndimage.affine_transform(np.ascontiguousarray(img), mat, offset=offset, order=1, mode="constant")
+    if lab is not None:
+        lab = ndimage.affine_transform(np.ascontiguousarray(lab), mat, offset=offset, order=0, mode="constant")
+    return np.clip(img, 0, 1).astype(np.float32), lab
+
+
+def one_hot(labels: np.ndarray, k: int) -> np.ndarray:
+    """(H, W) integer → (K, H, W) float32 one-hot."""
+    return (labels[None] == np.arange(k)[:, None, None]).astype(np.float32)
+
+
+def random_crop(img: np.ndarray, lab: np.ndarray | None, size: int, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """A ``size``×``size`` crop centred (when possible) on a random foreground pixel."""
+    h, w = img.shape
+    if size >= h and size >= w:
+        return img, lab
+    fg = lab > 0 if lab is not None else img > 0.05
+    if fg.any():
+        ys, xs = np.nonzero(fg)
+        i = int(rng.integers(len(ys)))
+        cy, cx = int(ys[i]), int(xs[i])
+    else:
+        cy, cx = int(rng.integers(h)), int(rng.integers(w))
+    y0 = int(np.clip(cy - size // 2, 0, h - size))
+    x0 = int(np.clip(cx - size // 2, 0, w - size))
+    return img[y0 : y0 + size, x0 : x0 + size], None if lab is None else lab[y0 : y0 + size, x0 : x0 + size]
+
+
+def square_mask(shape: tuple[int, int], side: int, within: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Boolean (H, W) mask with one ``side``-px square hole centred on a random ``within`` pixel."""
+    h, w = shape
+    side = min(side, h, w)
+    if within.any():
+        ys, xs = np.nonzero(within)
+        i = int(rng.integers(len(ys)))
+        cy, cx = int(ys[i]), int(xs[i])
+    else:
+        cy, cx = int(rng.integers(h)), int(rng.integers(w))
+    y0 = int(np.clip(cy - side // 2, 0, h - side))
+    x0 = int(np.clip(cx - side // 2, 0, w - side))
+    m = np.zeros(shape, dtype=bool)
+    m[y0 : y0 + side, x0 : x0 + side] = True
+    return m
+
+
+def make_sample(img: np.ndarray, lab: np.ndarray | None, task: str, cfg: DataConfig, k: int,
+                rng: np.random.Generator, augment: bool, crop: bool = False) -> dict[str, np.ndarray]:
+    """One training/validation sample for ``task`` as float32 arrays (images in [-1, 1]); with ``crop`` and
+    ``cfg.crop_size`` a random crop (holes keep their full-image size)."""
+    if augment:
+        img, lab = augment_pair(img, lab, rng)
+    if crop and cfg.crop_size:
+        img, lab = random_crop(img, lab, cfg.crop_size, rng)
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    x = img[None] * 2.0 - 1.0
+    if lab is None and task in ("synthesis", "segmentation", "generation"):
+        raise ValueError(f"task {task!r} needs label maps; this dataset has none")
+    if task == "synthesis":
+        return {"input": one_hot(lab, k), "target": x}
+    if task == "segmentation":
+        return {"input": x, "target": one_hot(lab, k), "labels": lab.astype(np.int64)}
+    if task == "generation":
+        return {"target": np.concatenate([x, one_hot(lab, k)], axis=0)}
+    if task == "inpainting":
+        within = lab > 0 if lab is not None else img > 0.05
+        if rng.random() < cfg.stroke_holes:
+            m = stroke_hole(img.shape, rng=rng)
+        else:
+            m = square_mask(img.shape, hole_size(cfg.image_size), within, rng)
+        m = m.astype(np.float32)[None]
+        cond_lab = one_hot(lab, k) if lab is not None and rng.random() >= cfg.label_dropout else np.zeros(
+            (k,) + img.shape, np.float32)
+        return {"input": np.concatenate([x * (1 - m), m, cond_lab], axis=0), "target": x, "mask": m}
+    if task == "enhancement":
+        if cfg.degradation is None:
+            raise ValueError("enhancement needs a degradation: denoise, sr4 or deblur")
+        deg = degrade(img, cfg.degradation, rng=rng)
+        return {"input": deg[None] * 2.0 - 1.0, "target": x}
+    raise ValueError(f"unknown task {task!r}")
+
+
+def collate(samples: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    return {key: torch.from_numpy(np.stack([s[key] for s in samples])) for key in samples[0]}
+
+
+class BatchSampler:
+    """Deterministic batches: step ``i`` draws the global batch from an epoch permutation seeded by ``seed`` and
+    gives rank ``r`` its contiguous share; each sample's randomness comes from (seed, step, global position)."""
+
+    def __init__(self, data: SliceSet, task: str, cfg: DataConfig, k: int, seed: int, rank: int = 0,
+                 world: int = 1) -> None:
+        self.data, self.task, self.cfg, self.k = data, task, cfg, k
+        self.seed, self.rank, self.world = seed, rank, world
+        if len(data) == 0:
+            raise ValueError("the training set is empty")
+
+    def global_indices(self, step: int) -> np.ndarray:
+        n, gb = len(self.data), self.cfg.batch_size * self.world
+        start = step * gb
+        out = []
+        while len(out) < gb:
+            epoch, pos = divmod(start + len(out), n)
+            perm = np.random.default_rng([self.seed, 7, epoch]).permutation(n)
+            out.extend(perm[pos : min(n, pos + gb - len(out))].tolist())
+        return np.asarray(out)
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        idx = self.global_indices(step)
+        b = self.cfg.batch_size
+        samples = []
+        for j in range(self.rank * b, (self.rank + 1) * b):
+            rng = np.random.default_rng([self.seed, 11, step, j])
+            i = int(idx[j])
+            lab = None if self.data.labels is None else self.data.labels[i]
+            samples.append(make_sample(self.data.images[i], lab, self.task, self.cfg, self.k, rng, self.cfg.augment,
+                                       crop=True))
+        return collate(samples)
+
+
+def fixed_batches(data: SliceSet, task: str, cfg: DataConfig, k: int, limit: int, batch_size: int = 4,
+                  seed: int = 1234) -> list[dict[str, torch.Tensor]]:
+    """Deterministic evaluation batches (no augmentation; holes/noise seeded per slice index)."""
+    n = min(limit, len(data))
+    samples = []
+    for i in range(n):
+        lab = None if data.labels is None else data.labels[i]
+        samples.append(make_sample(data.images[i], lab, task, _eval_cfg(cfg), k,
+                                   np.random.default_rng([seed, i]), False))
+    return [collate(samples[i : i + batch_size]) for i in range(0, n, batch_size)]
+
+
+def _eval_cfg(cfg: DataConfig) -> DataConfig:
+    from dataclasses import replace
+
+    return replace(cfg, label_dropout=0.0, stroke_holes=0.0)

@@ -1,0 +1,69 @@
+"""Bundle a finished run: ``python -m medgan.training.export RUN_DIR [--dest checkpoints]``.
+
+Writes ``DEST/<name>.safetensors`` (generator weights only; float16 when float32 would exceed the size limit —
+loading casts back to float32) and ``DEST/<name>.json`` (the run's card with test metrics re-measured on the
+stored weights)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from medgan.training import checkpoint as ckpt
+
+logger = logging.getLogger(__name__)
+MAX_BYTES = 10 * 1024 * 1024
+
+
+def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
+    """Export the generator of ``run_dir`` into ``dest``; returns the weights path."""
+    from medgan.inference import ModelCard, build_from_card
+    from medgan.training.config import TrainConfig
+    from medgan.training.data import fixed_batches, load_slices
+    from medgan.training.validation import evaluate
+
+    run_dir, dest = Path(run_dir), Path(dest)
+    card = json.loads((run_dir / "model.json").read_text())
+    tensors = ckpt.split_prefix(ckpt.load_weights(run_dir / "model.safetensors"), "generator")
+    nbytes = sum(t.numel() * t.element_size() for t in tensors.values())
+    dtype = torch.float16 if nbytes > max_bytes * 0.98 else None
+    out = {f"generator.{k}": (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
+           for k, v in tensors.items()}
+    name = card["name"]
+    weights = dest / f"{name}.safetensors"
+    ckpt.atomic_save_tensors(weights, out, metadata={"format": "pt", "storage": str(dtype or "float32")})
+    if weights.stat().st_size > max_bytes:
+        raise ValueError(f"{weights} is {weights.stat().st_size / 1e6:.1f} MB, over the limit")
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    if card.get("discriminator") is not None:
+        card["discriminator"]["stored"] = False
+    tmp_card = ModelCard(**{k: v for k, v in card.items() if k in ModelCard.__dataclass_fields__},
+                         weights_path=weights)
+    if cfg.task != "generation" and cfg.data.source == "embedded":
+        module = build_from_card(tmp_card)
+        test = fixed_batches(load_slices(cfg.data, "test"), cfg.task, cfg.data, 4, 10_000)
+        card.setdefault("metrics", {})["test"] = evaluate(cfg.task, module, test, torch.device("cpu"))
+    card["training_command"] = (card.get("training_command", "") +
+                                f" && python -m medgan.training.export {run_dir} --dest {dest}")
+    ckpt.atomic_write_json(dest / f"{name}.json", card)
+    return weights
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m medgan.training.export", description=__doc__)
+    p.add_argument("run_dir")
+    p.add_argument("--dest", default="checkpoints")
+    a = p.parse_args(argv)
+    w = export_run(Path(a.run_dir), Path(a.dest))
+    card = json.loads(w.with_suffix(".json").read_text())
+    print(f"{w} ({w.stat().st_size / 1e6:.2f} MB) test metrics: {card.get('metrics', {}).get('test')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

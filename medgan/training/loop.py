@@ -1,0 +1,299 @@
+"""The training loop shared by every family: data, models, optimisers, the family's step function, progress
+events (``metrics.jsonl``), samples, validation, atomic checkpoints, exact resume, cancellation (SIGTERM or an
+``OUT/STOP`` file: finish the step, checkpoint, exit cleanly), and data parallelism under torchrun."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from medgan.models.registry import build_discriminator, build_generator
+from medgan.training import checkpoint as ckpt
+from medgan.training import distributed as ddp
+from medgan.training.config import TrainConfig
+from medgan.training.data import BatchSampler, fixed_batches, load_slices
+from medgan.training.steps import StepContext, get_step
+from medgan.training.validation import evaluate, sample_grid
+
+logger = logging.getLogger(__name__)
+
+CLASS_NAMES = ("background", "CSF", "grey matter", "white matter")
+DATASET_NAMES = {"embedded": "embedded MNI152 2009c T1 (nilearn), train split",
+                 "phantoms": "procedural phantoms (medgan.data.phantoms)"}
+
+
+def pick_device(name: str) -> torch.device:
+    """"auto" → CUDA when available else CPU; "cuda" raises ValueError when no GPU is present."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was requested but no CUDA GPU is available; use --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; valid: auto, cpu, cuda")
+    return torch.device(name)
+
+
+class EventLog:
+    """Appends JSON lines to OUT/metrics.jsonl, flushed at once (rank 0 only)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._f = open(path, "a", buffering=1) if path is not None else None  # noqa: SIM115
+
+    def write(self, event: dict[str, Any]) -> None:
+        if self._f is None:
+            return
+        event.setdefault("time", time.time())
+        self._f.write(json.dumps(event) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+class CancelFlag:
+    """Set by SIGTERM (main thread only) or by the presence of OUT/STOP."""
+
+    def __init__(self, out: Path) -> None:
+        self.stop_file = out / "STOP"
+        self.signalled = False
+        self._old = None
+        with contextlib.suppress(ValueError):  # not in the main thread
+            self._old = signal.signal(signal.SIGTERM, self._handler)
+
+    def _handler(self, signum, frame) -> None:  # noqa: ANN001
+        self.signalled = True
+
+    def requested(self) -> bool:
+        return self.signalled or self.stop_file.exists()
+
+    def restore(self) -> None:
+        if self._old is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGTERM, self._old)
+
+
+def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The model card (docs/architecture.md) for the run's generator."""
+    g = cfg.generator.args
+    k = len(CLASS_NAMES)
+    in_ch = g.get("in_channels", g.get("label_nc"))
+    out_ch = g.get("out_channels", g.get("num_classes"))
+    if cfg.task == "generation":
+        in_ch, out_ch = None, 1 + k
+    arch_titles = {"spade": "SPADE", "pix2pix": "Pix2Pix", "unet": "U-Net", "wgangp": "WGAN-GP"}
+    what = {"synthesis": "labels → T1 brain slice", "inpainting": "inpaints a masked region",
+            "segmentation": "T1 slice → CSF/GM/WM labels", "generation": "noise → image + labels",
+            "enhancement": f"{cfg.data.degradation} enhancement"}[cfg.task]
+    return {
+        "name": cfg.run.name,
+        "summary": f"{arch_titles.get(cfg.arch, cfg.arch)}, {what}, {cfg.data.image_size} px",
+        "task": cfg.task,
+        "family": cfg.arch,
+        "generator": {"name": cfg.generator.name, "args": dict(g)},
+        "discriminator": None if cfg.discriminator is None else {"name": cfg.discriminator.name,
+                                                                  "args": dict(cfg.discriminator.args)},
+        "image_size": cfg.data.image_size,
+        "in_channels": in_ch,
+        "out_channels": out_ch,
+        "label_classes": list(CLASS_NAMES),
+        "degradation": cfg.data.degradation,
+        "z_dim": cfg.z_dim,
+        "dataset": DATASET_NAMES.get(cfg.data.source, f"folder {cfg.data.source}"),
+        "training_command": cfg.run.command,
+        "steps": step,
+        "metrics": metrics,
+        "turing": None,
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _optimizer(kind: str, params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    raise ValueError(f"unknown optimizer {kind!r}; valid: adam, rmsprop")
+
+
+def _scheduler(opt: torch.optim.Optimizer | None, total: int, decay_start: float):
+    if opt is None:
+        return None
+    start = int(total * decay_start)
+
+    def factor(step: int) -> float:
+        if step < start or total <= start:
+            return 1.0
+        return max(0.0, 1.0 - (step - start) / max(1, total - start))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _init_from(cfg: TrainConfig, generator: torch.nn.Module, device: torch.device) -> None:
+    from medgan.inference import find_card
+
+    card = find_card(cfg.run.init_from)
+    tensors = ckpt.load_weights(card.weights_path)
+    ckpt.load_into(generator, ckpt.split_prefix(tensors, "generator"))
+    logger.info("initialised the generator from %s", cfg.run.init_from)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> str:
+    """Run (or resume) ``cfg``; returns the end status: "finished", "cancelled" or "failed"."""
+    out = Path(cfg.run.out)
+    device = pick_device(cfg.run.device)
+    info = ddp.init_from_env(device.type)
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    ddp.barrier(info)
+    log = EventLog(out / "metrics.jsonl" if info.is_main else None)
+    cancel = CancelFlag(out)
+    status, reason = "failed", ""
+    try:
+        status, reason = _run(cfg, resume, out, device, info, log, cancel)
+        return status
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        log.write({"type": "end", "status": status, "reason": reason})
+        log.close()
+        cancel.restore()
+        ddp.shutdown(info)
+
+
+def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: ddp.DistInfo, log: EventLog,
+         cancel: CancelFlag) -> tuple[str, str]:
+    k = len(CLASS_NAMES)
+    torch.manual_seed(cfg.run.seed)
+    generator = build_generator(cfg.generator.name, **cfg.generator.args).to(device)
+    discriminator = None
+    if cfg.discriminator is not None:
+        discriminator = build_discriminator(cfg.discriminator.name, **cfg.discriminator.args).to(device)
+    if cfg.run.init_from and not resume:
+        _init_from(cfg, generator, device)
+    o = cfg.optim
+    opt_g = _optimizer(o.optimizer, generator.parameters(), o.lr_g, o.betas)
+    opt_d = None if discriminator is None else _optimizer(o.optimizer, discriminator.parameters(), o.lr_d, o.betas)
+    total = cfg.run.steps
+    sch_g, sch_d = _scheduler(opt_g, total, o.lr_decay_start), _scheduler(opt_d, total, o.lr_decay_start)
+    optimizers = {"opt_g": opt_g, "opt_d": opt_d}
+    schedulers = {"sch_g": sch_g, "sch_d": sch_d}
+    start = 0
+    if resume and (out / "train_state.json").exists():
+        tensors = ckpt.load_weights(out / "model.safetensors")
+        ckpt.load_into(generator, ckpt.split_prefix(tensors, "generator"))
+        if discriminator is not None:
+            ckpt.load_into(discriminator, ckpt.split_prefix(tensors, "discriminator"))
+        start = int(ckpt.load_train_state(out, optimizers, schedulers)["step"])
+        logger.info("resumed %s at step %d", out, start)
+    ddp.broadcast_module(generator, info)
+    if discriminator is not None:
+        ddp.broadcast_module(discriminator, info)
+    if info.is_main:
+        ckpt.atomic_write_json(out / "config.json", cfg.to_dict())
+
+    train_set = load_slices(cfg.data, "train")
+    sampler = BatchSampler(train_set, cfg.task, cfg.data, k, cfg.run.seed, info.rank, info.world)
+    val_batches = []
+    if cfg.task != "generation":
+        val_batches = fixed_batches(load_slices(cfg.data, "val"), cfg.task, cfg.data, k, cfg.data.val_limit)
+    step_fn = get_step(cfg.family)
+    use_amp = cfg.run.amp and device.type == "cuda"
+
+    def autocast():
+        return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
+
+    ctx = StepContext(generator, discriminator, opt_g, opt_d, cfg, device, ddp.make_sync(info), autocast)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    log.write({"type": "start", "device": device.type, "device_name": name, "total_steps": total,
+               "start_step": start, "world_size": info.world})
+    generator.train()
+    if discriminator is not None:
+        discriminator.train()
+    last_metrics: dict[str, Any] = {}
+
+    def save(step_done: int, final_metrics: dict[str, Any] | None = None) -> None:
+        if not info.is_main:
+            return
+        card = build_card(cfg, step_done, final_metrics if final_metrics is not None else last_metrics)
+        ckpt.save_model(out, generator, discriminator, card)
+        ckpt.save_train_state(out, step_done, optimizers, schedulers)
+        log.write({"type": "checkpoint", "step": step_done, "path": "model.safetensors"})
+
+    def sample(step_done: int) -> None:
+        if not info.is_main:
+            return
+        path = out / "samples" / f"step_{step_done:06d}.png"
+        if cfg.task == "generation":
+            from medgan.training.steps import STEPS  # the generation family provides its own sampler
+            fn = getattr(STEPS.get("generation"), "sample_grid", None)
+            if fn is None:
+                return
+            fn(ctx, path)
+        else:
+            sample_grid(cfg.task, generator, val_batches[0], device, path)
+        ckpt.atomic_write_bytes(out / "samples" / "latest.png", path.read_bytes())
+        log.write({"type": "sample", "step": step_done, "path": f"samples/{path.name}"})
+
+    bar = tqdm(total=total, initial=start, disable=not info.is_main, dynamic_ncols=True, mininterval=1.0)
+    t_last, steps_since, last_write = time.time(), 0, 0.0
+    step = start
+    cancelled = False
+    while step < total:
+        torch.manual_seed(cfg.run.seed * 1_000_003 + step * 101 + info.rank)
+        batch = {kk: v.to(device, non_blocking=True) for kk, v in sampler.batch(step).items()}
+        logs = step_fn(ctx, batch)
+        if sch_g is not None:
+            sch_g.step()
+        if sch_d is not None:
+            sch_d.step()
+        step += 1
+        steps_since += 1
+        now = time.time()
+        if info.is_main and (now - last_write >= 1.0 or step == total or step - start <= 1):
+            it_s = steps_since / max(1e-9, now - t_last)
+            log.write({"type": "step", "step": step, "total": total, "losses": logs, "it_s": it_s,
+                       "imgs_s": it_s * cfg.data.batch_size * info.world, "eta_s": (total - step) / max(it_s, 1e-9)})
+            t_last, steps_since, last_write = now, 0, now
+        bar.update(1)
+        bar.set_postfix({kk: f"{v:.3g}" for kk, v in list(logs.items())[:4]}, refresh=False)
+        if cfg.run.sample_every > 0 and step % cfg.run.sample_every == 0:
+            sample(step)
+        if cfg.run.val_every > 0 and step % cfg.run.val_every == 0 and val_batches and info.is_main:
+            last_metrics = {"val": evaluate(cfg.task, generator, val_batches, device)}
+            log.write({"type": "val", "step": step, "metrics": last_metrics["val"]})
+        if ddp.all_ranks_flag(cancel.requested(), info):
+            cancelled = True
+            break
+        if cfg.run.ckpt_every > 0 and step % cfg.run.ckpt_every == 0 and step < total:
+            save(step)
+    bar.close()
+    if cancelled:
+        save(step)
+        return "cancelled", "stop requested (SIGTERM or STOP file)"
+    final = dict(last_metrics)
+    if info.is_main and val_batches:
+        final["val"] = evaluate(cfg.task, generator, val_batches, device)
+        log.write({"type": "val", "step": step, "metrics": final["val"]})
+        if cfg.data.source == "embedded":
+            test = fixed_batches(load_slices(cfg.data, "test"), cfg.task, cfg.data, k, 10_000)
+            final["test"] = evaluate(cfg.task, generator, test, device)
+            log.write({"type": "val", "step": step, "split": "test", "metrics": final["test"]})
+    sample(step)
+    save(step, final)
+    ddp.barrier(info)
+    return "finished", ""

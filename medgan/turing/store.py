@@ -1,0 +1,431 @@
+"""The Turing-test store: studies, cases, readers, per-reader case order and votes (SQLAlchemy Core).
+
+Every write is one short transaction (SQLite: ``BEGIN IMMEDIATE`` via :mod:`medgan.db`; PostgreSQL: read committed)
+retried on lock/serialization failures. Votes use ``INSERT … ON CONFLICT DO NOTHING`` against a unique constraint
+on (study, reader, case) and a unique idempotency key, so double clicks and retries add nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from medgan.turing.schema import assignments, cases, ensure_schema, readers, studies, votes
+from medgan.turing.study_types import CaseRecord, StudyOptions
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+VOTE_VALUES = ("real", "generated")
+_RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+class StudyError(ValueError):
+    """A request the study cannot accept (unknown study/token, closed study, bad vote)."""
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    id: int
+    name: str
+    status: str
+    options: StudyOptions
+    description: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Reader:
+    id: int
+    study_id: int
+    label: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class ServedCase:
+    """What a reader may see: an opaque token, the canonical PNG, the position; never the truth or source."""
+
+    token: str
+    png: bytes
+    position: int  # 0-based over all of the reader's cases (practice first)
+    total: int
+    n_practice: int
+    practice: bool
+    served_at: float
+    previous_vote: str | None = None
+    previous_confidence: int | None = None
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    accepted: bool  # False when the vote already existed (duplicate / retry)
+    time_ms: int | None
+    timed_out: bool
+    practice_truth: str | None  # only for practice cases (feedback)
+    finished: bool
+
+
+def hash_code(code: str) -> str:
+    """Normalised reader code → stored key (codes are random, 60 bits; stored hashed)."""
+    norm = "".join(ch for ch in code.upper() if ch.isalnum())
+    return "code:" + hashlib.sha256(norm.encode()).hexdigest()
+
+
+def new_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def _is_retryable(exc: Exception) -> bool:
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in _RETRY_SQLSTATES:
+        return True
+    msg = str(orig or exc).lower()
+    return "database is locked" in msg or "database table is locked" in msg or "busy" in msg
+
+
+def _insert(engine: Engine, table):  # noqa: ANN001, ANN202
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+class TuringStore:
+    """All database access of the Turing test. ``engine`` defaults to :func:`medgan.db.get_engine`."""
+
+    def __init__(self, engine: Engine | None = None, retries: int = 10) -> None:
+        if engine is None:
+            from medgan.db import get_engine
+
+            engine = get_engine()
+        self.engine = engine
+        self.retries = retries
+        ensure_schema(engine)
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+    def _tx(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one write transaction, retrying on lock / serialization failures."""
+        delay = 0.005
+        for attempt in range(self.retries):
+            try:
+                with self.engine.begin() as conn:
+                    return fn(conn)
+            except OperationalError as exc:
+                if attempt == self.retries - 1 or not _is_retryable(exc):
+                    raise
+                logger.debug("retrying transaction after %s", exc.orig)
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+        raise RuntimeError("unreachable")
+
+    # -- studies --------------------------------------------------------------------------------------------
+    def create_study(self, name: str, options: StudyOptions, records: list[CaseRecord], description: str = "") -> int:
+        """Insert a study and its rendered cases; returns the study id. Raises StudyError if the name exists."""
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise StudyError("a study needs a name of 1 to 200 characters")
+
+        def run(conn: Connection) -> int:
+            if conn.execute(select(studies.c.id).where(studies.c.name == name)).first():
+                raise StudyError(f"a study named {name!r} already exists")
+            sid = conn.execute(
+                studies.insert().values(name=name, status="open", options=json.dumps(options.to_dict()),
+                                        description=description, created_at=time.time())
+            ).inserted_primary_key[0]
+            conn.execute(cases.insert(), [
+                {"study_id": sid, "case_key": r.case_key, "truth": r.truth, "source": r.source,
+                 "source_ref": r.source_ref, "practice": r.practice, "sha256": r.sha256, "png": r.png}
+                for r in records
+            ])
+            return int(sid)
+
+        return self._tx(run)
+
+    def get_study(self, name_or_id: str | int) -> StudyInfo:
+        col = studies.c.id if isinstance(name_or_id, int) else studies.c.name
+        with self.engine.connect() as conn:
+            row = conn.execute(select(studies).where(col == name_or_id)).mappings().first()
+        if row is None:
+            raise StudyError(f"no study {name_or_id!r}")
+        return StudyInfo(id=row["id"], name=row["name"], status=row["status"],
+                         options=StudyOptions.from_dict(json.loads(row["options"])),
+                         description=row["description"], created_at=row["created_at"])
+
+    def list_studies(self) -> list[StudyInfo]:
+        with self.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(select(studies.c.id).order_by(studies.c.id))]
+        return [self.get_study(int(i)) for i in ids]
+
+    def set_status(self, name_or_id: str | int, status: str) -> None:
+        """Close (``"closed"``) or reopen (``"open"``) a study."""
+        if status not in ("open", "closed"):
+            raise StudyError("status must be 'open' or 'closed'")
+        study = self.get_study(name_or_id)
+        self._tx(lambda conn: conn.execute(
+            studies.update().where(studies.c.id == study.id)
+            .values(status=status, closed_at=time.time() if status == "closed" else None)))
+
+    def case_table(self, study_id: int) -> list[dict]:
+        """Admin/analysis only: case id, key, truth, source, practice."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(cases.c.id, cases.c.case_key, cases.c.truth, cases.c.source,
+                                       cases.c.source_ref, cases.c.practice)
+                                .where(cases.c.study_id == study_id).order_by(cases.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def case_png(self, case_key: str) -> bytes:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(cases.c.png).where(cases.c.case_key == case_key)).first()
+        if row is None:
+            raise StudyError(f"no case {case_key!r}")
+        return bytes(row[0])
+
+    # -- readers --------------------------------------------------------------------------------------------
+    def _create_reader(self, conn: Connection, study: StudyInfo, reader_key: str, kind: str) -> int | None:
+        count = conn.execute(select(func.count()).select_from(readers)
+                             .where(readers.c.study_id == study.id)).scalar_one()
+        label = f"R{count + 1:02d}" if kind == "code" else reader_key.split(":", 1)[1][:64]
+        row = conn.execute(_insert(self.engine, readers).values(
+            study_id=study.id, reader_key=reader_key, kind=kind, label=label, created_at=time.time()
+        ).on_conflict_do_nothing().returning(readers.c.id)).first()
+        if row is None:
+            return None
+        rid = row[0]
+        self._assign(conn, study, rid, reader_key)
+        return int(rid)
+
+    def _assign(self, conn: Connection, study: StudyInfo, reader_id: int, reader_key: str) -> None:
+        rows = conn.execute(select(cases.c.id, cases.c.practice).where(cases.c.study_id == study.id)
+                            .order_by(cases.c.id)).all()
+        digest = int.from_bytes(hashlib.sha256(reader_key.encode()).digest()[:8], "big")
+        rng = np.random.default_rng([study.options.seed & 0xFFFFFFFF, digest])
+        practice = [r[0] for r in rows if r[1]]
+        main = [r[0] for r in rows if not r[1]]
+        order = [practice[i] for i in rng.permutation(len(practice))] + [main[i] for i in rng.permutation(len(main))]
+        conn.execute(assignments.insert(), [
+            {"study_id": study.id, "reader_id": reader_id, "case_id": cid, "position": pos,
+             "token": secrets.token_urlsafe(18)} for pos, cid in enumerate(order)
+        ])
+
+    def issue_codes(self, name_or_id: str | int, n: int) -> list[tuple[str, str]]:
+        """Create ``n`` readers with random codes; returns [(label, code)] — the only time codes are visible."""
+        if not 1 <= n <= 500:
+            raise StudyError("issue between 1 and 500 reader codes at a time")
+        study = self.get_study(name_or_id)
+        out: list[tuple[str, str]] = []
+        for _ in range(n):
+            code = new_code()
+            rid = self._tx(lambda conn, c=code: self._create_reader(conn, study, hash_code(c), "code"))
+            if rid is None:  # astronomically unlikely collision
+                continue
+            out.append((self.reader(rid).label, code))
+        return out
+
+    def reader(self, reader_id: int) -> Reader:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(readers).where(readers.c.id == reader_id)).mappings().first()
+        if row is None:
+            raise StudyError("unknown reader")
+        return Reader(id=row["id"], study_id=row["study_id"], label=row["label"], kind=row["kind"])
+
+    def reader_by_code(self, name_or_id: str | int, code: str) -> Reader:
+        study = self.get_study(name_or_id)
+        with self.engine.connect() as conn:
+            rid = conn.execute(select(readers.c.id).where(and_(readers.c.study_id == study.id,
+                                                                readers.c.reader_key == hash_code(code)))).first()
+        if rid is None:
+            raise StudyError("this reader code is not valid for this study")
+        return self.reader(int(rid[0]))
+
+    def reader_by_code_any(self, code: str) -> Reader:
+        """The reader holding ``code`` in any open or closed study."""
+        with self.engine.connect() as conn:
+            rid = conn.execute(select(readers.c.id).where(readers.c.reader_key == hash_code(code))).first()
+        if rid is None:
+            raise StudyError("this reader code is not valid (codes look like ABCD-EFGH-JKLM)")
+        return self.reader(int(rid[0]))
+
+    def reader_score(self, reader: Reader) -> tuple[int, int]:
+        """(correct, scored) over the reader's non-practice, in-time votes (for the end screen)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(votes.c.vote, cases.c.truth).select_from(votes.join(cases))
+                                .where(and_(votes.c.reader_id == reader.id, cases.c.practice.is_(False),
+                                            votes.c.timed_out.is_(False)))).all()
+        return sum(v == t for v, t in rows), len(rows)
+
+    def reader_for_user(self, name_or_id: str | int, username: str) -> Reader:
+        """The reader row of an authenticated user (created with its case order on first visit)."""
+        if not username:
+            raise StudyError("no authenticated user")
+        study = self.get_study(name_or_id)
+        key = "user:" + username
+        for _ in range(3):
+            with self.engine.connect() as conn:
+                rid = conn.execute(select(readers.c.id).where(and_(readers.c.study_id == study.id,
+                                                                    readers.c.reader_key == key))).first()
+            if rid is not None:
+                return self.reader(int(rid[0]))
+            try:
+                self._tx(lambda conn: self._create_reader(conn, study, key, "user"))
+            except IntegrityError:
+                pass
+        raise StudyError("could not register the reader")
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def _serve(self, reader: Reader, position: int | None) -> ServedCase | None:
+        def run(conn: Connection) -> tuple | None:
+            total = conn.execute(select(func.count()).select_from(assignments)
+                                 .where(assignments.c.reader_id == reader.id)).scalar_one()
+            j = assignments.outerjoin(votes, and_(votes.c.reader_id == assignments.c.reader_id,
+                                                  votes.c.case_id == assignments.c.case_id))
+            q = (select(assignments.c.id, assignments.c.token, assignments.c.position, assignments.c.served_at,
+                        assignments.c.case_id, votes.c.vote, votes.c.confidence)
+                 .select_from(j).where(assignments.c.reader_id == reader.id))
+            if position is None:
+                q = q.where(votes.c.id.is_(None)).order_by(assignments.c.position).limit(1)
+            else:
+                q = q.where(assignments.c.position == position)
+            row = conn.execute(q).first()
+            if row is None:
+                return None
+            served = row.served_at
+            if served is None:
+                served = time.time()
+                conn.execute(assignments.update().where(and_(assignments.c.id == row.id,
+                                                             assignments.c.served_at.is_(None)))
+                             .values(served_at=served))
+            case = conn.execute(select(cases.c.png, cases.c.practice).where(cases.c.id == row.case_id)).first()
+            n_practice = conn.execute(select(func.count()).select_from(assignments.join(cases))
+                                      .where(and_(assignments.c.reader_id == reader.id,
+                                                  cases.c.practice.is_(True)))).scalar_one()
+            return (row, served, case, total, n_practice)
+
+        out = self._tx(run)
+        if out is None:
+            return None
+        row, served, case, total, n_practice = out
+        return ServedCase(token=row.token, png=bytes(case.png), position=int(row.position), total=int(total),
+                          n_practice=int(n_practice), practice=bool(case.practice), served_at=float(served),
+                          previous_vote=row.vote, previous_confidence=row.confidence)
+
+    def next_case(self, reader: Reader) -> ServedCase | None:
+        """The first unanswered case (marks it served now if it never was); None when the reader is done."""
+        return self._serve(reader, None)
+
+    def case_at(self, reader: Reader, position: int) -> ServedCase | None:
+        """The reader's case at ``position`` (revisiting; only when the study allows it)."""
+        return self._serve(reader, position)
+
+    def progress(self, reader: Reader) -> tuple[int, int]:
+        """(answered, total) for a reader."""
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(assignments)
+                                 .where(assignments.c.reader_id == reader.id)).scalar_one()
+            done = conn.execute(select(func.count()).select_from(votes)
+                                .where(votes.c.reader_id == reader.id)).scalar_one()
+        return int(done), int(total)
+
+    # -- voting ---------------------------------------------------------------------------------------------
+    def submit_vote(self, reader: Reader, token: str, vote: str, confidence: int | None = None,
+                    idempotency_key: str | None = None, replace: bool = False) -> VoteResult:
+        """Record one vote (committed on return). Duplicates (same case or same key) are accepted=False."""
+        if vote not in VOTE_VALUES:
+            raise StudyError(f"vote must be one of {VOTE_VALUES}, got {vote!r}")
+        if confidence is not None and not (1 <= int(confidence) <= 5):
+            raise StudyError("confidence must be an integer from 1 to 5")
+        key = idempotency_key or f"{reader.id}:{token}"
+
+        def run(conn: Connection) -> VoteResult:
+            st = conn.execute(select(studies.c.status, studies.c.options)
+                              .where(studies.c.id == reader.study_id)).first()
+            if st is None or st.status != "open":
+                raise StudyError("this study is closed and accepts no votes")
+            opts = StudyOptions.from_dict(json.loads(st.options))
+            a = conn.execute(select(assignments.c.case_id, assignments.c.served_at, cases.c.practice, cases.c.truth)
+                             .select_from(assignments.join(cases))
+                             .where(and_(assignments.c.token == token,
+                                         assignments.c.reader_id == reader.id))).first()
+            if a is None:
+                raise StudyError("unknown case token for this reader")
+            if a.served_at is None:
+                raise StudyError("this case has not been shown yet")
+            now = time.time()
+            time_ms = int(round((now - a.served_at) * 1000))
+            timed_out = bool(opts.time_limit_s and time_ms > opts.time_limit_s * 1000)
+            values = {"study_id": reader.study_id, "reader_id": reader.id, "case_id": a.case_id, "vote": vote,
+                      "confidence": None if confidence is None else int(confidence), "time_ms": time_ms,
+                      "timed_out": timed_out, "created_at": now, "idempotency_key": key}
+            ins = _insert(self.engine, votes).values(**values).on_conflict_do_nothing().returning(votes.c.id)
+            accepted = conn.execute(ins).first() is not None
+            if not accepted and replace and opts.allow_revisit:
+                res = conn.execute(votes.update().where(and_(votes.c.reader_id == reader.id,
+                                                             votes.c.case_id == a.case_id))
+                                   .values(vote=vote, confidence=values["confidence"], updated_at=now)
+                                   .returning(votes.c.id))
+                accepted = res.first() is not None
+            if not accepted:
+                old = conn.execute(select(votes.c.time_ms, votes.c.timed_out)
+                                   .where(and_(votes.c.reader_id == reader.id, votes.c.case_id == a.case_id))).first()
+                if old is not None:
+                    time_ms, timed_out = old.time_ms, bool(old.timed_out)
+            remaining = conn.execute(
+                select(func.count()).select_from(assignments.outerjoin(
+                    votes, and_(votes.c.reader_id == assignments.c.reader_id,
+                                votes.c.case_id == assignments.c.case_id)))
+                .where(and_(assignments.c.reader_id == reader.id, votes.c.id.is_(None)))).scalar_one()
+            if remaining == 0:
+                conn.execute(readers.update().where(and_(readers.c.id == reader.id, readers.c.finished_at.is_(None)))
+                             .values(finished_at=now))
+            return VoteResult(accepted=accepted, time_ms=time_ms, timed_out=timed_out,
+                              practice_truth=a.truth if a.practice else None, finished=remaining == 0)
+
+        return self._tx(run)
+
+    # -- analysis input -------------------------------------------------------------------------------------
+    def vote_rows(self, study_id: int, include_practice: bool = False) -> list[dict]:
+        """Admin only: one dict per vote with reader, case token, truth, source, vote, confidence, time."""
+        j = votes.join(readers, readers.c.id == votes.c.reader_id).join(cases, cases.c.id == votes.c.case_id) \
+            .join(assignments, and_(assignments.c.reader_id == votes.c.reader_id,
+                                    assignments.c.case_id == votes.c.case_id))
+        q = (select(readers.c.label.label("reader"), assignments.c.token.label("case_token"),
+                    cases.c.case_key, cases.c.truth, cases.c.source, cases.c.practice, votes.c.vote,
+                    votes.c.confidence, votes.c.time_ms, votes.c.timed_out, votes.c.created_at)
+             .select_from(j).where(votes.c.study_id == study_id).order_by(votes.c.id))
+        if not include_practice:
+            q = q.where(cases.c.practice.is_(False))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def reader_table(self, study_id: int) -> list[dict]:
+        """Admin only: readers with progress."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(readers.c.id, readers.c.label, readers.c.kind, readers.c.finished_at)
+                                .where(readers.c.study_id == study_id).order_by(readers.c.id)).mappings().all()
+            out = []
+            for r in rows:
+                n = conn.execute(select(func.count()).select_from(votes).where(votes.c.reader_id == r["id"])).scalar_one()
+                out.append({"reader": r["label"], "kind": r["kind"], "answered": int(n),
+                            "finished": r["finished_at"] is not None})
+        return out
+
+    def count_votes(self, study_id: int | None = None) -> int:
+        q = select(func.count()).select_from(votes)
+        if study_id is not None:
+            q = q.where(votes.c.study_id == study_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())

@@ -1,0 +1,239 @@
+"""Study design: image sources (real and generated), seeded case selection, canonical rendering, creation.
+
+Generated images are produced here, once, when the study is created (never on request, so timing cannot leak).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medgan.turing.render import generator_output_to_unit, render_case
+from medgan.turing.store import StudyInfo, TuringStore
+from medgan.turing.study_types import CaseRecord, StudyOptions
+
+logger = logging.getLogger(__name__)
+
+REAL_DIR_ENV = "MEDGAN_TURING_REAL_DIR"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+MAX_SOURCE_IMAGES = 5000
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """images: float32 (N, H, W) in [0, 1]; truth "real" | "generated"; refs: one admin-only note per image."""
+
+    name: str
+    truth: str
+    images: np.ndarray
+    refs: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.truth not in ("real", "generated"):
+            raise ValueError(f"truth must be 'real' or 'generated', got {self.truth!r}")
+        if self.images.ndim != 3 or len(self.images) == 0:
+            raise ValueError(f"source {self.name!r}: images must be a non-empty (N, H, W) array")
+        if len(self.refs) != len(self.images):
+            raise ValueError(f"source {self.name!r}: one ref per image expected")
+
+
+def array_source(name: str, images: np.ndarray, truth: str) -> ImageSource:
+    """In-memory images (N, H, W) in [0, 1] as a named source."""
+    arr = np.asarray(images, dtype=np.float32)
+    if arr.ndim == 4 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    return ImageSource(name=name, truth=truth, images=arr, refs=tuple(f"{name}[{i}]" for i in range(len(arr))))
+
+
+EMBEDDED_SETS: dict[str, tuple[str, ...]] = {
+    "embedded-test": ("test",),
+    "embedded-heldout": ("val", "test"),
+    "embedded-all": ("train", "val", "test"),
+}
+
+
+def embedded_real(name: str = "embedded-test") -> ImageSource:
+    """Embedded brain slices (medgan.data.load_brain): "embedded-test" (the test split), "embedded-heldout"
+    (val + test) or "embedded-all" (every slice, training slices included)."""
+    from medgan.data import load_brain
+
+    if name not in EMBEDDED_SETS:
+        raise ValueError(f"unknown embedded set {name!r}; valid: {', '.join(EMBEDDED_SETS)}")
+    images, refs = [], []
+    for split in EMBEDDED_SETS[name]:
+        data = load_brain(split)
+        images.append(data.images)
+        refs += [f"{split} slice z={int(z)}" for z in data.slice_index]
+    return ImageSource(name=name, truth="real", images=np.concatenate(images), refs=tuple(refs))
+
+
+def _read_image_file(path: Path) -> list[np.ndarray]:
+    """A file → list of float (H, W) in [0, 1] (PNG/JPEG/TIFF: one image; DICOM/NIfTI: every non-empty slice)."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("I;16") if im.mode.startswith("I") else im.convert("L"), dtype=np.float32)
+        hi = 65535.0 if arr.max() > 255 else 255.0
+        return [arr / hi]
+    try:
+        from medgan.io import read_scan  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise ValueError(f"{path.name}: only {', '.join(IMAGE_SUFFIXES)} images are accepted here") from exc
+    scan = read_scan(path)
+    vol = np.asarray(scan.volume, dtype=np.float32)
+    lo, hi = np.percentile(vol, [0.5, 99.5])
+    vol = np.clip((vol - lo) / max(hi - lo, 1e-6), 0, 1)
+    return [s for s in vol if (s > 0.05).mean() > 0.02]
+
+
+def files_real(paths: list[str | Path], name: str = "uploaded") -> ImageSource:
+    """Real images from files (an uploaded set)."""
+    images: list[np.ndarray] = []
+    refs: list[str] = []
+    for p in paths:
+        p = Path(p)
+        try:
+            slices = _read_image_file(p)
+        except Exception as exc:  # noqa: BLE001 - report which file failed and why
+            raise ValueError(f"could not read {p.name}: {exc}") from exc
+        for i, s in enumerate(slices):
+            images.append(s)
+            refs.append(f"{p.name}#{i}")
+        if len(images) >= MAX_SOURCE_IMAGES:
+            break
+    if not images:
+        raise ValueError("no readable images in the uploaded set (accepted: PNG, JPEG, TIFF, DICOM, NIfTI)")
+    from medgan.turing.render import canonical_pixels
+
+    stack = np.stack([canonical_pixels(im).astype(np.float32) / 255.0 for im in images])
+    return ImageSource(name=name, truth="real", images=stack, refs=tuple(refs))
+
+
+def folder_real(folder: str | Path) -> ImageSource:
+    """Real images from a server folder; only inside the folder named by ``MEDGAN_TURING_REAL_DIR``."""
+    root = os.environ.get(REAL_DIR_ENV)
+    if not root:
+        raise ValueError(f"server folders are disabled; set {REAL_DIR_ENV} to enable one")
+    base = Path(root).resolve()
+    path = (base / folder).resolve() if not Path(folder).is_absolute() else Path(folder).resolve()
+    if path != base and base not in path.parents:
+        raise ValueError(f"the folder must be inside {REAL_DIR_ENV}")
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return files_real(files, name=f"folder:{path.name}")
+
+
+def checkpoint_source(name: str, n: int, seed: int, device: str = "cpu") -> ImageSource:
+    """``n`` images from a named checkpoint: generation (noise → image) or synthesis (test label maps → image)."""
+    import torch
+
+    from medgan.inference import load_model
+
+    loaded = load_model(name, device=device)
+    card = loaded.card
+    get = card.get if isinstance(card, dict) else (lambda k, d=None: getattr(card, k, d))
+    task = get("task")
+    gen = torch.Generator().manual_seed(int(seed) & 0x7FFFFFFF)
+    outs: list[np.ndarray] = []
+    refs: list[str] = []
+    with torch.no_grad():
+        if task == "generation":
+            z_dim = int(get("z_dim"))
+            for start in range(0, n, 16):
+                k = min(16, n - start)
+                z = torch.randn(k, z_dim, generator=gen).to(device)
+                y = loaded.module(z)
+                outs.extend(generator_output_to_unit(y[:, 0].float().cpu().numpy()))
+                refs.extend(f"{name} noise #{start + i}" for i in range(k))
+        elif task == "synthesis":
+            from medgan.data import NUM_CLASSES, load_brain
+
+            data = load_brain("test")
+            idx = np.random.default_rng(seed).choice(len(data), size=n, replace=n > len(data))
+            for start in range(0, n, 8):
+                sel = idx[start : start + 8]
+                lab = torch.from_numpy(data.labels[sel].astype(np.int64))
+                x = torch.nn.functional.one_hot(lab, NUM_CLASSES).permute(0, 3, 1, 2).float().to(device)
+                y = loaded.module(x)
+                outs.extend(generator_output_to_unit(y[:, 0].float().cpu().numpy()))
+                refs.extend(f"{name} from test labels z={int(data.slice_index[i])}" for i in sel)
+        else:
+            raise ValueError(f"checkpoint {name!r} has task {task!r}; Turing studies use generation or synthesis")
+    return ImageSource(name=name, truth="generated", images=np.stack(outs).astype(np.float32), refs=tuple(refs))
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def design_cases(options: StudyOptions, real: list[ImageSource], generated: list[ImageSource]) -> list[CaseRecord]:
+    """Seeded selection + rendering. Returns scored cases then practice cases (order in the DB carries nothing)."""
+    options.validate()
+    rng = np.random.default_rng(options.seed)
+    n_real = int(round(options.n_cases * options.real_fraction))
+    n_gen = options.n_cases - n_real
+    p_real = options.n_practice // 2
+    p_gen = options.n_practice - p_real
+    if (n_real + p_real) and not real:
+        raise ValueError("this design needs real images: choose a real image set")
+    if (n_gen + p_gen) and not generated:
+        raise ValueError("this design needs generated images: choose at least one checkpoint")
+    picks: list[tuple[ImageSource, int, bool]] = []
+    for group, n_scored, n_prac in ((real, n_real, p_real), (generated, n_gen, p_gen)):
+        if not group:
+            continue
+        pool = [(src, i) for src in group for i in range(len(src.images))]
+        # spread scored cases evenly over the sources of the group, then practice from what is left
+        wanted = _split(n_scored, len(group))
+        chosen: list[tuple[ImageSource, int]] = []
+        for src, k in zip(group, wanted):
+            if k > len(src.images):
+                raise ValueError(f"the {group[0].truth} set {src.name!r} has {len(src.images)} images but the design "
+                                 f"needs {k}: use fewer cases, another real fraction, or a larger set")
+            chosen += [(src, int(i)) for i in rng.choice(len(src.images), size=k, replace=False)]
+        taken = {(s.name, i) for s, i in chosen}
+        rest = [(s, i) for s, i in pool if (s.name, i) not in taken]
+        if n_prac > len(rest):
+            raise ValueError(f"not enough images left for {n_prac} practice cases")
+        prac = [rest[int(j)] for j in rng.choice(len(rest), size=n_prac, replace=False)] if n_prac else []
+        picks += [(s, i, False) for s, i in chosen] + [(s, i, True) for s, i in prac]
+    records = []
+    for src, i, practice in picks:
+        png = render_case(src.images[i])
+        records.append(CaseRecord(case_key=secrets.token_hex(16), truth=src.truth, source=src.name,
+                                  source_ref=src.refs[i], practice=practice,
+                                  sha256=hashlib.sha256(png).hexdigest(), png=png))
+    return records
+
+
+def create_study(name: str, options: StudyOptions | None = None, real: list[ImageSource] | ImageSource | None = None,
+                 generated: list[ImageSource | str] | None = None, store: TuringStore | None = None,
+                 description: str = "") -> StudyInfo:
+    """Create a study. ``generated`` items are ImageSources or checkpoint names (images made now, in advance)."""
+    options = options or StudyOptions()
+    options.validate()
+    store = store or TuringStore()
+    real_list = [real] if isinstance(real, ImageSource) else list(real or [])
+    gen_items = list(generated or [])
+    n_gen = options.n_cases - int(round(options.n_cases * options.real_fraction))
+    n_gen_total = n_gen + (options.n_practice - options.n_practice // 2)
+    names = [g for g in gen_items if isinstance(g, str)]
+    if len(set(names)) != len(names):
+        raise ValueError("each checkpoint may be listed once")
+    counts = _split(n_gen_total, max(len(gen_items), 1))
+    gen_sources: list[ImageSource] = []
+    for k, (item, count) in enumerate(zip(gen_items, counts)):
+        if isinstance(item, str):
+            gen_sources.append(checkpoint_source(item, max(count, 1), seed=options.seed * 1000 + k))
+        else:
+            gen_sources.append(item)
+    records = design_cases(options, real_list, gen_sources)
+    sid = store.create_study(name, options, records, description=description)
+    logger.info("created Turing study %r: %d cases (%d practice)", name, len(records), options.n_practice)
+    return store.get_study(sid)

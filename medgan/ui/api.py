@@ -1,0 +1,176 @@
+"""Named API endpoints for ``gradio_client``: /synthesize, /inpaint, /segment, /enhance, /generate.
+
+Each takes files (DICOM / NIfTI / PNG / JPEG / TIFF; volumes use their middle slice unless ``slice_index`` ≥ 0)
+and returns a PNG (8-bit grey image, or for /segment the label map with pixel value = class) plus the metrics
+as JSON. The components live in a hidden column; only these five events are public.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from medgan import tasks
+from medgan.ui.common import UserError, friendly, to_uint8
+from medgan.ui.run_panel import out_dir
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODELS = {"synthesis": "spade_synthesis", "inpainting": "spade_inpainting",
+                  "segmentation": "unet_segmentation", "enhancement": "wgangp_denoise",
+                  "generation": "dcgan_generation"}
+
+
+def _path(f: Any) -> str | None:
+    if f is None:
+        return None
+    if isinstance(f, dict):
+        return f.get("path") or f.get("name")
+    return str(getattr(f, "name", f))
+
+
+def read_image(f: Any, slice_index: int = -1) -> np.ndarray:
+    """A scan file → one slice float32 (H, W) in [0, 1] (CT: soft-tissue window; others: auto window)."""
+    from medgan.io import read_scan
+
+    path = _path(f)
+    if not path:
+        raise UserError("an image file is required")
+    scan = read_scan(path)
+    vol = np.asarray(scan.volume, np.float32)
+    i = vol.shape[0] // 2 if slice_index is None or slice_index < 0 else int(slice_index)
+    if i >= vol.shape[0]:
+        raise UserError(f"slice_index {i} is out of range: the scan has {vol.shape[0]} slice(s)")
+    from medgan.ui.load_view import default_window, level_width_for, window
+
+    if scan.source_format in ("png", "jpeg", "tiff") and scan.modality != "CT":
+        top = 65535.0 if vol.max() > 255 else 255.0
+        return np.clip(vol[i] / top, 0, 1).astype(np.float32)
+    level, width = level_width_for(scan, default_window(scan))
+    return window(vol[i], level, width)
+
+
+def read_labels(f: Any, slice_index: int = -1) -> np.ndarray:
+    """A label-map file → uint8 (H, W): a PNG whose pixel values are classes, or a NIfTI / DICOM SEG volume."""
+    from medgan.io import read_scan
+
+    path = _path(f)
+    if not path:
+        raise UserError("a label map file is required")
+    scan = read_scan(path)
+    vol = scan.labels if scan.labels is not None else scan.volume
+    vol = np.asarray(vol)
+    i = vol.shape[0] // 2 if slice_index is None or slice_index < 0 else int(slice_index)
+    if i >= vol.shape[0]:
+        raise UserError(f"slice_index {i} is out of range: the label map has {vol.shape[0]} slice(s)")
+    lab = np.rint(vol[i]).astype(np.int64)
+    if lab.min() < 0 or lab.max() > 255:
+        raise UserError("a label map must hold small non-negative integers (0 = background)")
+    return lab.astype(np.uint8)
+
+
+def read_mask(f: Any, shape: tuple[int, int]) -> np.ndarray:
+    """A region file (any non-zero pixel = to fill) or, when absent, a centred square hole (50 px at 256)."""
+    from medgan.data.corruptions import square_hole
+
+    if _path(f) is None:
+        return square_hole(shape, center=(shape[0] // 2, shape[1] // 2))
+    m = read_labels(f) > 0
+    if m.shape != shape:
+        raise UserError(f"the region mask is {m.shape[0]}×{m.shape[1]} but the image is {shape[0]}×{shape[1]}")
+    return m
+
+
+def _png(img: np.ndarray, name: str) -> str:
+    from PIL import Image
+
+    path = out_dir() / name
+    Image.fromarray(img, mode="L").save(path)
+    return str(path)
+
+
+def _json(metrics: dict[str, float]) -> dict[str, float | None]:
+    return {k: (float(v) if np.isfinite(v) else None) for k, v in metrics.items()}
+
+
+@friendly("synthesize")
+def api_synthesize(label_map: Any, model: str, seed: float, reference: Any, slice_index: float) -> tuple:
+    """Label map file (PNG with class values, NIfTI, DICOM SEG) → synthetic image PNG + metrics."""
+    labels = read_labels(label_map, int(slice_index))
+    ref = read_image(reference, int(slice_index)) if _path(reference) else None
+    r = tasks.synthesize(labels, model or DEFAULT_MODELS["synthesis"], seed=int(seed or 0), reference=ref)
+    return _png(to_uint8(r.output), "synthesis.png"), _json(r.metrics)
+
+
+@friendly("inpaint")
+def api_inpaint(image: Any, region: Any, model: str, labels: Any, slice_index: float) -> tuple:
+    """Image file + region mask file (non-zero = fill; none = centred square) → inpainted PNG + metrics."""
+    img = read_image(image, int(slice_index))
+    mask = read_mask(region, img.shape)
+    lab = read_labels(labels, int(slice_index)) if _path(labels) else None
+    r = tasks.inpaint(img, mask, model or DEFAULT_MODELS["inpainting"], labels=lab)
+    return _png(to_uint8(r.output), "inpainting.png"), _json(r.metrics)
+
+
+@friendly("segment")
+def api_segment(image: Any, model: str, reference_labels: Any, slice_index: float) -> tuple:
+    """Image file → label map PNG (pixel value = class) + Dice / IoU vs the reference labels when given."""
+    img = read_image(image, int(slice_index))
+    ref = read_labels(reference_labels, int(slice_index)) if _path(reference_labels) else None
+    r = tasks.segment(img, model or DEFAULT_MODELS["segmentation"], reference_labels=ref)
+    return _png(r.labels.astype(np.uint8), "segmentation.png"), _json(r.metrics)
+
+
+@friendly("enhance")
+def api_enhance(image: Any, model: str, degradation: str, degrade: bool, slice_index: float) -> tuple:
+    """Image file → enhanced PNG + metrics. degrade=True degrades the (clean) image first and reports PSNR/SSIM
+    of input and output; degrade=False treats the file as already degraded."""
+    img = read_image(image, int(slice_index))
+    r = tasks.enhance(img, model or DEFAULT_MODELS["enhancement"], degradation=degradation or None,
+                      degrade=bool(degrade))
+    return _png(to_uint8(r.output), "enhancement.png"), _json(r.metrics)
+
+
+@friendly("generate")
+def api_generate(model: str, n: float, seed: float) -> tuple:
+    """N samples from noise → list of PNGs (image, then its label map with pixel value = class) + metrics."""
+    results = tasks.generate(model or DEFAULT_MODELS["generation"], n=int(n or 1), seed=int(seed or 0))
+    files = []
+    for i, r in enumerate(results):
+        files.append(_png(to_uint8(r.output), f"sample_{i:02d}.png"))
+    keys = sorted({k for r in results for k in r.metrics})
+    metrics = {k: float(np.mean([r.metrics[k] for r in results if k in r.metrics])) for k in keys}
+    return files, _json(metrics)
+
+
+def build_api() -> None:
+    """Hidden components and the five public endpoints (call inside the app's Blocks)."""
+    with gr.Column(visible=False):
+        f_img = gr.File(label="image", file_types=None)
+        f_lab = gr.File(label="label_map")
+        f_ref = gr.File(label="reference")
+        f_reg = gr.File(label="region")
+        model = gr.Textbox(label="model")
+        seed = gr.Number(0, label="seed", precision=0)
+        n = gr.Number(4, label="n", precision=0)
+        slice_index = gr.Number(-1, label="slice_index", precision=0)
+        degradation = gr.Textbox("", label="degradation")
+        degrade = gr.Checkbox(True, label="degrade")
+        out_img = gr.Image(label="image", type="filepath", format="png")
+        out_files = gr.File(label="images", file_count="multiple")
+        out_json = gr.JSON(label="metrics")
+        buttons = [gr.Button(visible=False) for _ in range(5)]
+    kw: dict[str, Any] = {"api_visibility": "public", "concurrency_limit": 2, "concurrency_id": "model"}
+    buttons[0].click(api_synthesize, [f_lab, model, seed, f_ref, slice_index], [out_img, out_json],
+                     api_name="synthesize", api_description=api_synthesize.__doc__, **kw)
+    buttons[1].click(api_inpaint, [f_img, f_reg, model, f_lab, slice_index], [out_img, out_json],
+                     api_name="inpaint", api_description=api_inpaint.__doc__, **kw)
+    buttons[2].click(api_segment, [f_img, model, f_ref, slice_index], [out_img, out_json],
+                     api_name="segment", api_description=api_segment.__doc__, **kw)
+    buttons[3].click(api_enhance, [f_img, model, degradation, degrade, slice_index], [out_img, out_json],
+                     api_name="enhance", api_description=api_enhance.__doc__, **kw)
+    buttons[4].click(api_generate, [model, n, seed], [out_files, out_json], api_name="generate",
+                     api_description=api_generate.__doc__, **kw)

@@ -1,0 +1,172 @@
+"""Event handlers of the Studio's run and compare panels."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from medgan import tasks
+from medgan.ui import compare as C
+from medgan.ui import load_view as LV
+from medgan.ui.common import Session, UserError, friendly, grey_rgb, overlay
+from medgan.ui.run_panel import TASK_LABELS, card_line, model_choices
+from medgan.ui.studio_handlers import commit_editor, label_slice, need_scan, unit_slice
+
+logger = logging.getLogger(__name__)
+
+
+def task_key(label: str) -> str:
+    for k, v in TASK_LABELS.items():
+        if label in (k, v):
+            return k
+    raise UserError(f"unknown task {label!r}")
+
+
+@friendly("list the checkpoints")
+def on_task(task_label: str) -> tuple:
+    task = task_key(task_label)
+    choices = model_choices(task)
+    value = choices[0][1] if choices else None
+    return (gr.Dropdown(choices=choices, value=value), card_line(value),
+            gr.Dropdown(visible=task == "enhancement"), gr.Checkbox(visible=task == "enhancement"),
+            gr.Number(visible=task == "generation"), gr.Button(interactive=task != "generation"))
+
+
+def on_model(name: str | None) -> str:
+    return card_line(name)
+
+
+def _run_one(task: str, model: str, s: Session, image: np.ndarray, labels: np.ndarray | None,
+             region: np.ndarray, degradation: str | None, already_degraded: bool, seed: int,
+             n: int) -> tuple[tasks.TaskResult, list[tasks.TaskResult]]:
+    has_labels = labels is not None and bool(labels.any())
+    if task == "synthesis":
+        if not has_labels:
+            raise UserError("paint a label map first (or press Auto-labels / Dataset labels)")
+        return tasks.synthesize(labels, model, seed=seed, reference=image), []
+    if task == "inpainting":
+        if not region.any():
+            raise UserError("paint the region to fill on the “region” layer of the painter first")
+        return tasks.inpaint(image, region, model, labels=labels if has_labels else None, seed=seed), []
+    if task == "segmentation":
+        return tasks.segment(image, model, reference_labels=labels if has_labels else None), []
+    if task == "enhancement":
+        return tasks.enhance(image, model, degradation=degradation or None, degrade=not already_degraded,
+                             seed=seed), []
+    samples = tasks.generate(model, n=int(n), seed=seed)
+    return samples[0], samples
+
+
+def _outputs(s: Session, task: str, image: np.ndarray, labels: np.ndarray | None, r: tasks.TaskResult,
+             samples: list[tasks.TaskResult], status: str) -> tuple:
+    if task == "generation":
+        pics = C.images_for(task, r.output, r.output, r.output, None, r.labels)
+        pics["original"] = overlay(r.output, r.labels)
+        gallery = [(grey_rgb(x.output), f"sample {i}") for i, x in enumerate(samples)]
+        keys = sorted({k for x in samples for k in x.metrics})
+        metrics = {k: float(np.mean([x.metrics[k] for x in samples if k in x.metrics])) for k in keys}
+        metrics["samples"] = float(len(samples))
+    else:
+        pics = C.images_for(task, image, r.input_display, r.output, labels, r.labels)
+        gallery = []
+        metrics = r.metrics
+    slider = (pics["original"], pics["output"])
+    fig = C.chart(task, metrics, image if task != "generation" else None, r.output)
+    return (s, pics["original"], pics["input"], pics["output"], slider, pics["diff"], C.metrics_frame(metrics),
+            fig, gr.Gallery(value=gallery, visible=bool(gallery)), status)
+
+
+@friendly("run the model")
+def on_run_slice(s: Session, editor: dict | None, task_label: str, model: str | None, degradation: str,
+                 already_degraded: bool, seed: float, n: float, level: float, width: float) -> tuple:
+    task = task_key(task_label)
+    if not model:
+        raise UserError(f"no checkpoint is installed for {task}")
+    seed = int(seed or 0)
+    if task != "generation":
+        need_scan(s)
+        region = commit_editor(s, editor)
+        image, labels = unit_slice(s, level, width), label_slice(s)
+    else:
+        image, labels, region = None, None, None
+    r, samples = _run_one(task, model, s, image, labels, region, degradation, already_degraded, seed, int(n or 4))
+    s.result = {"task": task, "model": model, "seed": seed, "slice": None if task == "generation" else
+                f"{list(LV.AXES)[s.axis]} {s.index}", "metrics": dict(r.metrics),
+                "output": r.output, "labels": r.labels, "axis": s.axis, "index": s.index,
+                "level": level, "width": width, "samples": [x.output for x in samples]}
+    if samples:
+        s.result["metrics"] = {k: float(np.mean([x.metrics[k] for x in samples if k in x.metrics]))
+                               for k in sorted({k for x in samples for k in x.metrics})}
+    return _outputs(s, task, image, labels, r, samples, f"Ran **{model}** ({task}).")
+
+
+@friendly("run the model on the whole volume")
+def on_run_volume(s: Session, editor: dict | None, task_label: str, model: str | None, degradation: str,
+                  already_degraded: bool, seed: float, n: float, level: float, width: float,
+                  progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+    task = task_key(task_label)
+    if task == "generation":
+        raise UserError("generation has no input volume; use “Run on slice” with the number of samples")
+    if not model:
+        raise UserError(f"no checkpoint is installed for {task}")
+    need_scan(s)
+    seed = int(seed or 0)
+    region = commit_editor(s, editor)
+    vol = LV.window(np.asarray(s.scan.volume), level, width)
+    vol_t = _to_slices(vol, s.axis)
+    lab_t = None if s.labels is None else _to_slices(s.labels, s.axis)
+    regions = None
+    if task == "inpainting":
+        if region is None or not region.any():
+            raise UserError("paint the region to fill first; it is applied to every slice")
+        regions = np.broadcast_to(region, vol_t.shape) & (vol_t > 0.02)
+    if task == "synthesis" and (lab_t is None or not lab_t.any()):
+        raise UserError("the volume has no label map; load a labelled scan or paint labels first")
+    progress((0, vol_t.shape[0]), desc="running on every slice", unit="slices")
+    res = tasks.run_volume(task, vol_t, model, labels=lab_t, regions=regions, seed=seed,
+                           degradation=(degradation or None) if task == "enhancement" else None,
+                           progress=lambda i, z: progress((i, z), desc="running on every slice", unit="slices"))
+    out_vol = _from_slices(res.output, s.axis)
+    out_lab = None if res.labels is None else _from_slices(res.labels, s.axis)
+    i = s.index
+    r = tasks.TaskResult(res.output[i], None if res.labels is None else res.labels[i], res.input_display[i],
+                         res.metrics)
+    s.result = {"task": task, "model": model, "seed": seed, "slice": f"volume ({vol_t.shape[0]} slices)",
+                "metrics": res.metrics, "output": r.output, "labels": r.labels, "axis": s.axis, "index": i,
+                "level": level, "width": width, "volume": out_vol, "volume_labels": out_lab,
+                "per_slice": res.per_slice, "samples": []}
+    image = vol_t[i]
+    labels = None if lab_t is None else lab_t[i]
+    return _outputs(s, task, image, labels, r, [], f"Ran **{model}** on {vol_t.shape[0]} slices "
+                    f"(metrics are means over slices; the view shows slice {i}).")
+
+
+def _to_slices(vol: np.ndarray, axis: int) -> np.ndarray:
+    """(Z, H, W) → slices along ``axis`` in display orientation (as :func:`load_view.take`)."""
+    v = np.moveaxis(vol, axis, 0)
+    return np.ascontiguousarray(v if axis == 0 else v[:, ::-1])
+
+
+def _from_slices(v: np.ndarray, axis: int) -> np.ndarray:
+    v = v if axis == 0 else v[:, ::-1]
+    return np.ascontiguousarray(np.moveaxis(v, 0, axis))
+
+
+@friendly("pin the run")
+def on_pin(s: Session) -> tuple:
+    if not s.result:
+        raise UserError("run a model first, then pin the result")
+    s.pinned.append(C.pin_row(s.result))
+    return s, C.pinned_frame(s.pinned)
+
+
+def on_unpin(s: Session) -> tuple:
+    s.pinned = []
+    return s, C.pinned_frame([])
+
+
+def pinned_initial() -> Any:
+    return C.pinned_frame([])

@@ -1,0 +1,145 @@
+"""The Studio tab: load and view a scan, paint labels or a region, run a task, compare, export."""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from medgan.ui import export as E
+from medgan.ui import load_view as LV
+from medgan.ui import run_handlers as R
+from medgan.ui import studio_handlers as H
+from medgan.ui.annotate import LAYERS, brush_colours
+from medgan.ui.common import DEFAULT_CLASSES, Session, legend_html
+from medgan.ui.run_panel import DEGRADATION_LABELS, TASK_LABELS
+
+logger = logging.getLogger(__name__)
+
+PRIVATE = {"api_visibility": "private"}
+
+
+def build_studio_tab() -> None:
+    """Lay out the Studio inside the current ``gr.Tab`` and wire its events (none is a public API endpoint)."""
+    session = gr.State(Session())
+    gr.Markdown("Load a scan, paint labels (or a region to fill), pick a task and a GAN, compare, export.",
+                elem_classes=["mg-lead"])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=280, elem_classes=["mg-panel"]):
+            gr.Markdown("### 1 · Load")
+            upload = gr.File(label="Scan: DICOM file(s) or zip, NIfTI, PNG/JPEG/TIFF", file_count="multiple",
+                             file_types=LV.SCAN_SUFFIXES, height=110, elem_id="mg-upload")
+            examples = list(LV.example_loaders())
+            with gr.Row():
+                example = gr.Dropdown(examples, value=examples[0], label="Example", scale=3, elem_id="mg-example")
+                load_example = gr.Button("Load", scale=1, min_width=60, elem_id="mg-load-example")
+            axis = gr.Radio(list(LV.AXES), value="axial", label="Axis")
+            index = gr.Slider(0, 1, value=0, step=1, label="Slice", elem_id="mg-slice")
+            preset = gr.Dropdown(LV.WINDOW_CHOICES, value=LV.AUTO, label="Window")
+            with gr.Row():
+                level = gr.Slider(0, 1, value=0.5, label="Level", step=0.001)
+                width = gr.Slider(0.001, 2, value=1.0, label="Width", step=0.001)
+            header = gr.Dataframe(headers=["field", "value"], label="Header (de-identified)", interactive=False,
+                                  wrap=True, max_height=220)
+        with gr.Column(scale=6, min_width=420, elem_classes=["mg-panel"]):
+            gr.Markdown("### 2 · Annotate")
+            editor = gr.ImageEditor(
+                label="Label painter: layer “labels” = classes, layer “region” = area to inpaint",
+                type="numpy", image_mode="RGBA", format="png", sources=(), transforms=(),
+                brush=gr.Brush(colors=brush_colours(len(DEFAULT_CLASSES)), color_mode="fixed",
+                               default_size=6),
+                eraser=gr.Eraser(default_size=10),
+                layers=gr.LayerOptions(allow_additional_layers=False, layers=LAYERS),
+                canvas_size=(256, 256), height=560, elem_id="mg-editor")
+            legend = gr.HTML(legend_html(DEFAULT_CLASSES))
+            with gr.Row():
+                auto_btn = gr.Button("Auto-labels (U-Net)", size="sm", elem_id="mg-auto")
+                data_btn = gr.Button("Dataset labels", size="sm")
+                clear_btn = gr.Button("Clear labels", size="sm")
+                clear_region_btn = gr.Button("Clear region", size="sm")
+            with gr.Row():
+                label_file = gr.File(label="Load a label map (PNG / NIfTI)", file_types=[".png", ".nii", ".gz",
+                                                                                        ".dcm", ".tif"],
+                                     height=90, scale=2)
+                with gr.Column(scale=1, min_width=120):
+                    save_labels_btn = gr.Button("Save label map", size="sm")
+                    saved_labels = gr.File(label="label map (PNG, value = class)", height=90)
+        with gr.Column(scale=3, min_width=280, elem_classes=["mg-panel"]):
+            gr.Markdown("### 3 · Run")
+            task = gr.Radio(list(TASK_LABELS.values()), value=TASK_LABELS["synthesis"], label="Task",
+                            elem_id="mg-task")
+            model = gr.Dropdown([], label="Checkpoint", elem_id="mg-model")
+            card = gr.Markdown(elem_classes=["mg-card"])
+            degradation = gr.Dropdown([("from the checkpoint", "")] + [(v, k) for k, v in DEGRADATION_LABELS.items()],
+                                      value="", label="Degradation", visible=False)
+            already = gr.Checkbox(False, label="input is already degraded (do not degrade it again)", visible=False)
+            with gr.Row():
+                seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+                n = gr.Number(8, label="Samples", precision=0, minimum=1, maximum=64, visible=False)
+            run_btn = gr.Button("Run on slice", variant="primary", elem_id="mg-run")
+            vol_btn = gr.Button("Run on whole volume", elem_id="mg-run-volume")
+            status = gr.Markdown(elem_id="mg-status")
+    gr.Markdown("### 4 · Compare")
+    with gr.Row():
+        original = gr.Image(label="Original", type="numpy", format="png", interactive=False, height=300,
+                            elem_id="mg-original")
+        inp = gr.Image(label="Input (what the model saw)", type="numpy", format="png", interactive=False, height=300)
+        output = gr.Image(label="Output", type="numpy", format="png", interactive=False, height=300,
+                          elem_id="mg-output")
+        diff = gr.Image(label="|output − original|", type="numpy", format="png", interactive=False, height=300)
+    gallery = gr.Gallery(label="Generated samples", columns=8, height=220, visible=False, format="png")
+    with gr.Row(equal_height=False):
+        slider = gr.ImageSlider(label="Before / after", type="numpy", format="png", max_height=360, scale=1)
+        with gr.Column(scale=1):
+            metrics = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False,
+                                   elem_id="mg-metrics", max_height=300)
+        plot = gr.Plot(label="Chart", scale=1)
+    with gr.Row():
+        pin_btn = gr.Button("Pin this run", size="sm", scale=0, min_width=140)
+        unpin_btn = gr.Button("Clear pinned", size="sm", scale=0, min_width=140)
+    pinned = gr.Dataframe(value=R.pinned_initial(), label="Pinned runs (compare GANs on the same input)",
+                          interactive=False, wrap=True)
+    with gr.Accordion("5 · Export", open=True):
+        with gr.Row():
+            png_btn = gr.Button("PNG", size="sm")
+            nii_btn = gr.Button("NIfTI (source geometry)", size="sm")
+            dcm_btn = gr.Button("DICOM (marked synthetic)", size="sm")
+            csv_btn = gr.Button("Metrics CSV", size="sm")
+        export_file = gr.File(label="Download", file_count="multiple", height=90, elem_id="mg-export")
+
+    loaded = [session, index, axis, preset, level, width, header, editor, legend, status]
+    upload.upload(H.on_upload, [upload, session], loaded, **PRIVATE)
+    load_example.click(H.on_example, [example, session], loaded, **PRIVATE)
+    view_in = [session, axis, index, level, width, editor]
+    index.release(H.on_view, view_in, [session, editor], **PRIVATE)
+    level.release(H.on_view, view_in, [session, editor], **PRIVATE)
+    width.release(H.on_view, view_in, [session, editor], **PRIVATE)
+    axis.input(H.on_axis, [session, axis, level, width, editor], [session, index, editor], **PRIVATE)
+    preset.input(H.on_preset, [session, preset], [level, width], **PRIVATE).then(
+        H.on_view, view_in, [session, editor], **PRIVATE)
+    lw_ed = [session, level, width, editor]
+    auto_btn.click(H.on_auto_labels, lw_ed, [session, editor, legend, status], **PRIVATE)
+    data_btn.click(H.on_dataset_labels, lw_ed, [session, editor, status], **PRIVATE)
+    clear_btn.click(H.on_clear_labels, lw_ed, [session, editor], **PRIVATE)
+    clear_region_btn.click(H.on_clear_region, lw_ed, [session, editor], **PRIVATE)
+    label_file.upload(H.on_label_file, [label_file, *lw_ed], [session, editor], **PRIVATE)
+    save_labels_btn.click(H.on_save_labels, [session, editor], [session, saved_labels], **PRIVATE)
+
+    task_out = [model, card, degradation, already, n, vol_btn]
+    task.change(R.on_task, [task], task_out, **PRIVATE)
+    model.change(R.on_model, [model], [card], **PRIVATE)
+    run_in = [session, editor, task, model, degradation, already, seed, n, level, width]
+    run_out = [session, original, inp, output, slider, diff, metrics, plot, gallery, status]
+    run_btn.click(R.on_run_slice, run_in, run_out, concurrency_limit=2, concurrency_id="model", **PRIVATE)
+    vol_btn.click(R.on_run_volume, run_in, run_out, concurrency_limit=1, concurrency_id="volume", **PRIVATE)
+    pin_btn.click(R.on_pin, [session], [session, pinned], **PRIVATE)
+    unpin_btn.click(R.on_unpin, [session], [session, pinned], **PRIVATE)
+    png_btn.click(E.on_export_png, [session], [export_file], **PRIVATE)
+    nii_btn.click(E.on_export_nifti, [session], [export_file], **PRIVATE)
+    dcm_btn.click(E.on_export_dicom, [session], [export_file], **PRIVATE)
+    csv_btn.click(E.on_export_csv, [session], [export_file], **PRIVATE)
+
+    demo = gr.context.Context.root_block
+    if demo is not None:
+        demo.load(H.on_example, [example, session], loaded, **PRIVATE).then(
+            R.on_task, [task], task_out, **PRIVATE)

@@ -1,0 +1,198 @@
+"""Event handlers of the Studio tab (load/view, annotate). Every handler takes and returns the Session."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from medgan.ui import annotate as A
+from medgan.ui import load_view as LV
+from medgan.ui.common import DEFAULT_CLASSES, Session, UserError, friendly, legend_html
+
+logger = logging.getLogger(__name__)
+
+
+def need_scan(s: Session) -> None:
+    if s is None or s.scan is None:
+        raise UserError("load a scan first (upload a file or pick an example)")
+
+
+def num_classes(s: Session) -> int:
+    return len(s.label_names or DEFAULT_CLASSES)
+
+
+def unit_slice(s: Session, level: float, width: float) -> np.ndarray:
+    """The current slice at the current window: float32 (H, W) in [0, 1]."""
+    return LV.window(LV.take(np.asarray(s.scan.volume), s.axis, s.index), level, width)
+
+
+def label_slice(s: Session) -> np.ndarray | None:
+    return None if s.labels is None else LV.take(s.labels, s.axis, s.index)
+
+
+def commit_editor(s: Session, editor: dict | None) -> np.ndarray:
+    """Write the painted labels of the current slice back into the label volume; return the region mask."""
+    shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
+    labels, region = A.read_editor(editor, shape, num_classes(s))
+    if labels is not None and (s.labels is not None or labels.any()):
+        if s.labels is None:
+            s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
+        LV.put(s.labels, s.axis, s.index, labels)
+    return region
+
+
+def editor_for(s: Session, level: float, width: float, region: np.ndarray | None = None) -> dict:
+    return A.editor_value(unit_slice(s, level, width), label_slice(s), region)
+
+
+def _level_width_sliders(s: Session, preset: str) -> tuple[Any, Any, float, float]:
+    vol = np.asarray(s.scan.volume)
+    lo, hi = float(vol.min()), float(vol.max())
+    level, width = LV.level_width_for(s.scan, preset)
+    if s.scan.modality == "CT":
+        lo, hi = min(lo, -1200.0), max(hi, 2000.0)
+    span = max(hi - lo, 1e-3)
+    step = span / 1000
+    level, width = float(np.clip(level, lo, hi)), float(np.clip(width, step, 2 * span))
+    return (gr.Slider(minimum=lo, maximum=hi, value=level, step=step),
+            gr.Slider(minimum=step, maximum=2 * span, value=width, step=step), level, width)
+
+
+def _after_load(s: Session, scan: Any) -> tuple:
+    s.scan = scan
+    s.labels = None if scan.labels is None else np.asarray(scan.labels).astype(np.uint8)
+    names = tuple(scan.label_names) if scan.label_names else DEFAULT_CLASSES
+    s.label_names = names if len(names) >= 2 else DEFAULT_CLASSES
+    s.axis = 0
+    s.index = LV.n_slices(scan, 0) // 2
+    s.result = {}
+    preset = LV.default_window(scan)
+    level_u, width_u, level, width = _level_width_sliders(s, preset)
+    z = LV.n_slices(scan, 0)
+    status = f"Loaded {scan.modality} {scan.source_format}: {z} slice(s) of {scan.shape[1]}×{scan.shape[2]}."
+    if scan.labels is not None:
+        status += " Dataset labels attached."
+    return (s, gr.Slider(minimum=0, maximum=max(z - 1, 0), value=s.index, step=1, interactive=z > 1),
+            "axial", preset, level_u, width_u, LV.header_rows(scan), editor_for(s, level, width),
+            legend_html(s.label_names), status)
+
+
+@friendly("read the uploaded file")
+def on_upload(files: Any, s: Session) -> tuple:
+    if not files:
+        raise UserError("no file was uploaded")
+    return _after_load(s, LV.read_upload(files))
+
+
+@friendly("load the example")
+def on_example(name: str, s: Session) -> tuple:
+    loaders = LV.example_loaders()
+    if name not in loaders:
+        raise UserError(f"unknown example {name!r}")
+    return _after_load(s, loaders[name]())
+
+
+@friendly("change the slice")
+def on_view(s: Session, axis: str, index: float, level: float, width: float, editor: dict | None) -> tuple:
+    """Slice or window changed: keep the painted labels of the old slice, show the new one."""
+    need_scan(s)
+    region = commit_editor(s, editor)
+    new_axis = LV.AXES.get(axis, 0)
+    same = new_axis == s.axis and int(index) == s.index
+    s.axis, s.index = new_axis, int(np.clip(int(index), 0, LV.n_slices(s.scan, new_axis) - 1))
+    return s, editor_for(s, level, width, region if same else None)
+
+
+@friendly("change the axis")
+def on_axis(s: Session, axis: str, level: float, width: float, editor: dict | None) -> tuple:
+    need_scan(s)
+    commit_editor(s, editor)
+    s.axis = LV.AXES.get(axis, 0)
+    n = LV.n_slices(s.scan, s.axis)
+    s.index = n // 2
+    return s, gr.Slider(minimum=0, maximum=max(n - 1, 0), value=s.index, step=1), editor_for(s, level, width)
+
+
+@friendly("apply the window")
+def on_preset(s: Session, preset: str) -> tuple:
+    need_scan(s)
+    if preset == LV.MANUAL:
+        return gr.Slider(), gr.Slider()
+    return _level_width_sliders(s, preset)[:2]
+
+
+@friendly("compute automatic labels")
+def on_auto_labels(s: Session, level: float, width: float, editor: dict | None) -> tuple:
+    """Segment the current slice with the bundled U-Net and put the result on the label layer."""
+    need_scan(s)
+    from medgan import tasks
+
+    region = commit_editor(s, editor)
+    seg = tasks.segmenter()
+    if seg is None:
+        raise UserError(f"the segmentation checkpoint {tasks.SEGMENTER!r} is not installed")
+    lab = tasks.segment_labels(unit_slice(s, level, width), seg)
+    names = tasks.card_value(seg.card, "label_classes")
+    if names:
+        s.label_names = tuple(names)
+    if s.labels is None:
+        s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
+    LV.put(s.labels, s.axis, s.index, lab)
+    return s, editor_for(s, level, width, region), legend_html(s.label_names), "Auto-labels from the U-Net: edit them."
+
+
+@friendly("restore the dataset labels")
+def on_dataset_labels(s: Session, level: float, width: float, editor: dict | None) -> tuple:
+    need_scan(s)
+    if s.scan.labels is None:
+        raise UserError("this scan has no labels of its own; use Auto-labels or load a label map")
+    region = commit_editor(s, editor)
+    if s.labels is None:
+        s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
+    LV.put(s.labels, s.axis, s.index, LV.take(np.asarray(s.scan.labels), s.axis, s.index).astype(np.uint8))
+    return s, editor_for(s, level, width, region), "Dataset labels restored on this slice."
+
+
+@friendly("clear the labels")
+def on_clear_labels(s: Session, level: float, width: float, editor: dict | None) -> tuple:
+    need_scan(s)
+    region = commit_editor(s, editor)
+    if s.labels is not None:
+        LV.put(s.labels, s.axis, s.index, np.zeros_like(LV.take(s.labels, s.axis, s.index)))
+    return s, editor_for(s, level, width, region)
+
+
+@friendly("clear the region")
+def on_clear_region(s: Session, level: float, width: float, editor: dict | None) -> tuple:
+    need_scan(s)
+    commit_editor(s, editor)
+    return s, editor_for(s, level, width, None)
+
+
+@friendly("read the label map")
+def on_label_file(path: str | None, s: Session, level: float, width: float, editor: dict | None) -> tuple:
+    need_scan(s)
+    if not path:
+        raise UserError("no label file was given")
+    region = commit_editor(s, editor)
+    shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
+    lab = A.read_label_file(str(path), shape, num_classes(s))
+    if s.labels is None:
+        s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
+    LV.put(s.labels, s.axis, s.index, lab)
+    return s, editor_for(s, level, width, region)
+
+
+@friendly("save the label map")
+def on_save_labels(s: Session, editor: dict | None) -> tuple:
+    from medgan.ui.run_panel import out_dir
+
+    need_scan(s)
+    commit_editor(s, editor)
+    lab = label_slice(s)
+    if lab is None:
+        raise UserError("there is no label map on this slice yet")
+    return s, A.save_label_png(lab, out_dir())

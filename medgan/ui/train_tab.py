@@ -1,0 +1,344 @@
+"""Train tab: fine-tune or train a GAN in a background process, watch it live, cancel, resume, publish.
+
+``build_train_tab()`` is called inside ``with gr.Tab("Train"):``. Everything shown is read from the jobs table
+and the run's folder on every refresh (``gr.Timer``), so a reload or another browser re-attaches to any job.
+Named API endpoints for ``gradio_client``: ``/train_start``, ``/train_cancel``, ``/train_resume``,
+``/train_status`` (JSON), ``/train_list`` (JSON), ``/train_download``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from medgan.jobs import view
+from medgan.jobs.data import DataChoiceError, prepare_data, server_root
+from medgan.jobs.progress import Progress, read_progress
+from medgan.jobs.runner import log_tail
+from medgan.jobs.scheduler import get_scheduler, gpu_name
+from medgan.jobs.spec import ARCHS, CPU_SCALE, DEGRADATIONS, GPU_SCALE, TASKS, JobSpec, seed_hyper
+from medgan.jobs.store import JobRecord
+
+log = logging.getLogger(__name__)
+
+SCRATCH = "(from scratch)"
+REFRESH_S = 1.0
+DATA_LABELS = {"embedded": "embedded brain MRI (MNI152)", "phantoms": "procedural phantoms (quick demo)",
+               "upload": "upload a zip", "server": "server folder"}
+
+
+def _cards(task: str, arch: str | None = None) -> list[Any]:
+    try:
+        from medgan.inference import list_cards
+        cards = list(list_cards(task))
+    except Exception as exc:  # noqa: BLE001 - a missing or broken card must not break the form
+        log.info("no checkpoints listed for %s: %s", task, exc)
+        return []
+
+    def get(c: Any, k: str) -> Any:
+        return c.get(k) if isinstance(c, dict) else getattr(c, k, None)
+
+    return [c for c in cards if arch is None or get(c, "family") in (None, arch)
+            or (get(c, "generator") or {}).get("name") == arch]
+
+
+def init_choices(task: str, arch: str) -> list[str]:
+    """Checkpoints to fine-tune from (same task and architecture family), after "from scratch"."""
+    names = []
+    for c in _cards(task, arch):
+        name = c.get("name") if isinstance(c, dict) else getattr(c, "name", None)
+        if name:
+            names.append(str(name))
+    return [SCRATCH, *names]
+
+
+def _num_classes(task: str, init_from: str | None) -> int | None:
+    if not init_from or task in ("enhancement",):
+        return None
+    for c in _cards(task):
+        name = c.get("name") if isinstance(c, dict) else getattr(c, "name", None)
+        if name == init_from:
+            classes = c.get("label_classes") if isinstance(c, dict) else getattr(c, "label_classes", None)
+            return len(classes) if classes else None
+    return None
+
+
+def device_note() -> str:
+    name = gpu_name()
+    if name:
+        return f"🟢 CUDA GPU: **{name}** — jobs run with mixed precision, one job per GPU at a time."
+    return f"⚠️ No GPU on this server: jobs run on the CPU, one at a time. {view.CPU_WARNING}"
+
+
+def _defaults() -> Any:
+    return GPU_SCALE if gpu_name() else CPU_SCALE
+
+
+def _latest_job_id() -> str | None:
+    jobs = get_scheduler().store.list(limit=50)
+    for j in jobs:
+        if j.status in ("running", "queued"):
+            return j.id
+    return jobs[0].id if jobs else None
+
+
+# ---------------------------------------------------------------------------------------------- handlers
+def on_task(task: str, arch: str) -> tuple:
+    archs = ARCHS.get(task, ())
+    arch = arch if arch in archs else (archs[0] if archs else None)
+    h = seed_hyper(task, arch) if arch else seed_hyper("synthesis", "pix2pix")
+    return (gr.update(choices=list(archs), value=arch), gr.update(visible=task == "enhancement"),
+            gr.update(choices=init_choices(task, arch), value=SCRATCH), h.lr_g, h.lr_d,
+            h.lambda_l1 if h.lambda_l1 is not None else 0.0, h.n_critic)
+
+
+def on_arch(task: str, arch: str) -> tuple:
+    if arch not in ARCHS.get(task, ()):
+        return (gr.skip(),) * 5
+    h = seed_hyper(task, arch)
+    return (gr.update(choices=init_choices(task, arch), value=SCRATCH), h.lr_g, h.lr_d,
+            h.lambda_l1 if h.lambda_l1 is not None else 0.0, h.n_critic)
+
+
+def start_job(task: str, arch: str, degradation: str | None, init_from: str | None, data_source: str,
+              upload: str | None, server_folder: str | None, steps: float, batch_size: float, lr_g: float,
+              lr_d: float, lambda_l1: float, n_critic: float, image_size: Any, augment: bool,
+              spectral_norm: bool, device: str, seed: float, name: str | None) -> tuple[str, Any]:
+    """Validate the form and the data, then queue the job. Returns (message, job id)."""
+    init = None if not init_from or init_from == SCRATCH else init_from
+    try:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+        data = prepare_data(data_source, upload, server_folder, _num_classes(task, init))
+        spec = JobSpec(task=task, arch=arch, degradation=degradation if task == "enhancement" else None,
+                       data=data.arg, data_desc=data.description, init_from=init,
+                       steps=int(steps or 0), batch_size=int(batch_size or 0), lr_g=lr_g, lr_d=lr_d,
+                       lambda_l1=lambda_l1 if lambda_l1 is not None else None, n_critic=int(n_critic or 1),
+                       image_size=int(image_size or 0), augment=bool(augment),
+                       spectral_norm=bool(spectral_norm), device=device or "auto", seed=int(seed or 0),
+                       name=(name or "").strip())
+        if seed_hyper(task, arch).lambda_l1 is None:
+            spec.lambda_l1 = None
+        job = get_scheduler().submit(spec)
+    except (DataChoiceError, ValueError) as exc:
+        gr.Warning(f"Not started: {exc}")
+        return f"❌ **Not started:** {exc}", gr.skip()
+    except Exception as exc:  # noqa: BLE001 - show plain words, keep the trace in the log
+        log.exception("could not start a training job")
+        return f"❌ **Not started:** unexpected error ({type(exc).__name__}: {exc})", gr.skip()
+    return f"✅ Job `{job.id}` queued ({job.name}).", job.id
+
+
+def _choices() -> list[tuple[str, str]]:
+    return view.job_choices(get_scheduler().store.list(limit=100))
+
+
+def _act(action: str, job_id: str | None) -> str:
+    if not job_id:
+        return "❌ Pick a job first."
+    sched = get_scheduler()
+    try:
+        job = sched.cancel(job_id) if action == "cancel" else sched.resume(job_id)
+    except ValueError as exc:
+        gr.Warning(str(exc))
+        return f"❌ {exc}"
+    if action == "cancel":
+        return (f"⏹ Job `{job.id}` cancelled." if job.status == "cancelled"
+                else f"⏹ Stopping job `{job.id}` after its current step (a checkpoint is written first)…")
+    return f"▶️ Job `{job.id}` queued to resume from its last checkpoint."
+
+
+def cancel_job(job_id: str | None) -> str:
+    """Cancel a queued job, or stop a running one after its current step (keeps the last checkpoint)."""
+    return _act("cancel", job_id)
+
+
+def resume_job(job_id: str | None) -> str:
+    """Queue a cancelled or failed job to continue from its last checkpoint."""
+    return _act("resume", job_id)
+
+
+def train_status(job_id: str) -> dict:
+    """JSON status of one job: row, progress, latest losses and validation metrics, log tail."""
+    store = get_scheduler().store
+    job = store.get(job_id) if isinstance(job_id, str) and job_id else None
+    if job is None:
+        return {"error": f"no job with id {job_id!r}"}
+    return view.job_digest(job, store.list(statuses=("queued",)))
+
+
+def train_list() -> list:
+    """All jobs (newest first) as JSON rows."""
+    return [j.to_dict() for j in get_scheduler().store.list(limit=200)]
+
+
+def download_model(job_id: str | None) -> list[str] | None:
+    """The published checkpoint of a finished job: ``<name>.safetensors`` and its model card ``<name>.json``."""
+    job = get_scheduler().store.get(job_id) if job_id else None
+    if job is None or not job.published:
+        gr.Warning("This job has no published model yet (it appears when the job finishes).")
+        return None
+    from medgan.jobs.publish import checkpoints_dir
+
+    src = checkpoints_dir()
+    dest = Path(tempfile.gettempdir()) / "medgan-downloads" / uuid.uuid4().hex
+    dest.mkdir(parents=True)
+    files = []
+    for ext in (".safetensors", ".json"):
+        path = src / f"{job.published}{ext}"
+        if path.exists():
+            shutil.copy2(path, dest / path.name)
+            files.append(str(dest / path.name))
+    return files or None
+
+
+def _sample_image(job: JobRecord, p: Any) -> Any:
+    if not p.sample:
+        return None
+    path = Path(job.out_dir) / p.sample
+    latest = Path(job.out_dir) / "samples" / "latest.png"
+    for candidate in (path, latest):
+        try:
+            from PIL import Image
+
+            with Image.open(candidate) as im:
+                return im.convert("RGB").copy()
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def refresh(job_id: str | None, seen: dict | None) -> tuple:
+    """Everything the monitor shows for ``job_id``; heavy outputs are skipped when nothing new arrived."""
+    store = get_scheduler().store
+    jobs = store.list(limit=100)
+    frame = view.jobs_frame(jobs)
+    seen = seen or {}
+    ids = [j.id for j in jobs]
+    picker = gr.update(choices=view.job_choices(jobs)) if ids != seen.get("ids") else gr.skip()
+    job = store.get(job_id) if job_id else None
+    if job is None:
+        return (view.status_markdown(None, None), view.loss_figure(Progress()), view.val_table(Progress()),
+                None, "", frame, gr.update(interactive=False), gr.update(interactive=False), picker, {"ids": ids})
+    p = read_progress(job.out_dir)
+    key = {"job": job.id, "records": p.records, "status": job.status, "ids": ids}
+    new_job = seen.get("job") != job.id
+    changed = new_job or seen.get("records") != p.records
+    md = view.status_markdown(job, p, view.queue_position(job, jobs))
+    fig = view.loss_figure(p, f"{job.arch} · {job.task}") if changed else gr.skip()
+    vals = view.val_table(p) if changed else gr.skip()
+    sample = _sample_image(job, p) if new_job or seen.get("sample_step") != p.sample_step else gr.skip()
+    key["sample_step"] = p.sample_step
+    logtxt = log_tail(job.out_dir, lines=30)
+    can_cancel = job.status in ("queued", "running")
+    can_resume = job.status in ("cancelled", "failed")
+    return (md, fig, vals, sample, logtxt, frame, gr.update(interactive=can_cancel),
+            gr.update(interactive=can_resume), picker, key)
+
+
+def on_load() -> Any:
+    """Re-attach: the job list from the database, the running (or newest) job selected."""
+    return gr.update(choices=_choices(), value=_latest_job_id())
+
+
+# ---------------------------------------------------------------------------------------------- layout
+def build_train_tab() -> None:
+    """Build the Train tab's components and events inside the current ``gr.Tab``."""
+    get_scheduler()  # starts the queue thread; re-adopts or closes jobs left by an earlier server
+    d = _defaults()
+    task0, arch0 = "synthesis", ARCHS["synthesis"][0]
+    h0 = seed_hyper(task0, arch0)
+    sources = ["embedded", "phantoms", "upload"] + (["server"] if server_root() else [])
+    with gr.Row():
+        with gr.Column(scale=4, min_width=320):
+            gr.Markdown("### New training job")
+            gr.Markdown(device_note(), elem_id="train-device-note")
+            task = gr.Dropdown(list(TASKS), value=task0, label="Task", elem_id="train-task")
+            arch = gr.Dropdown(list(ARCHS[task0]), value=arch0, label="Architecture", allow_custom_value=True,
+                               elem_id="train-arch")
+            degradation = gr.Dropdown(list(DEGRADATIONS), value="denoise", label="Degradation", visible=False)
+            init_from = gr.Dropdown(init_choices(task0, arch0), value=SCRATCH, label="Start from (fine-tune)",
+                                    allow_custom_value=True, elem_id="train-init")
+            data_source = gr.Radio([(DATA_LABELS[s], s) for s in sources], value="embedded", label="Data",
+                                   elem_id="train-data")
+            upload = gr.File(label="Zip of PNG pairs (images/ + masks/) or NIfTI image + label pairs (ACDC)",
+                             file_types=[".zip"], type="filepath", elem_id="train-upload")
+            server_folder = gr.Dropdown(_server_choices(), label="Server folder", visible=bool(server_root()),
+                                        allow_custom_value=True)
+            with gr.Accordion("Hyper-parameters (seed defaults)", open=False):
+                with gr.Row():
+                    steps = gr.Number(d.steps, label="Steps", precision=0, minimum=1, elem_id="train-steps")
+                    batch_size = gr.Number(d.batch_size, label="Batch size", precision=0, minimum=1)
+                    image_size = gr.Dropdown([16, 32, 64, 128, 256], value=d.image_size, label="Image size",
+                                             allow_custom_value=True, elem_id="train-size")
+                with gr.Row():
+                    lr_g = gr.Number(h0.lr_g, label="Generator lr")
+                    lr_d = gr.Number(h0.lr_d, label="Discriminator lr")
+                    lambda_l1 = gr.Number(h0.lambda_l1, label="λ L1")
+                    n_critic = gr.Number(h0.n_critic, label="n_critic", precision=0, minimum=1)
+                with gr.Row():
+                    augment = gr.Checkbox(False, label="Augment (flips, ±15° rotation, ±15 px shift)")
+                    spectral_norm = gr.Checkbox(False, label="Spectral norm")
+                with gr.Row():
+                    device = gr.Radio(["auto", "cpu", "cuda"] if gpu_name() else ["auto", "cpu"], value="auto",
+                                      label="Device")
+                    seed = gr.Number(0, label="Seed", precision=0)
+            name = gr.Textbox(label="Model name (optional)", placeholder="e.g. spade_synthesis_my_scans",
+                              elem_id="train-name")
+            start = gr.Button("Start training", variant="primary", elem_id="train-start")
+            message = gr.Markdown(elem_id="train-message")
+        with gr.Column(scale=6, min_width=420):
+            gr.Markdown("### Jobs")
+            with gr.Row():
+                job = gr.Dropdown([], label="Job", allow_custom_value=True, elem_id="train-job", scale=4)
+                cancel = gr.Button("Cancel", variant="stop", interactive=False, elem_id="train-cancel", scale=1)
+                resume = gr.Button("Resume", interactive=False, elem_id="train-resume", scale=1)
+            status = gr.Markdown(view.status_markdown(None, None), elem_id="train-status")
+            plot = gr.Plot(label="Loss curves", elem_id="train-plot")
+            with gr.Row():
+                sample = gr.Image(label="Latest samples", type="pil", interactive=False, height=280,
+                                  elem_id="train-sample")
+                vals = gr.Dataframe(label="Validation metrics", interactive=False, elem_id="train-val")
+            logbox = gr.Textbox(label="Log (tail)", lines=10, max_lines=10, interactive=False, autoscroll=True,
+                                elem_id="train-log")
+            with gr.Row():
+                download = gr.Button("Download model (safetensors + card)", elem_id="train-download")
+                files = gr.File(label="Model files", file_count="multiple", interactive=False)
+            jobs_df = gr.Dataframe(label="All jobs (queue: queued jobs start in order)", interactive=False,
+                                   elem_id="train-jobs")
+    seen = gr.State({})
+    timer = gr.Timer(REFRESH_S)
+
+    task.change(on_task, [task, arch], [arch, degradation, init_from, lr_g, lr_d, lambda_l1, n_critic],
+                api_visibility="private")
+    arch.change(on_arch, [task, arch], [init_from, lr_g, lr_d, lambda_l1, n_critic], api_visibility="private")
+    data_source.change(lambda s: gr.update(visible=s == "server" and bool(server_root())), data_source,
+                       server_folder, api_visibility="private")
+    start.click(start_job, [task, arch, degradation, init_from, data_source, upload, server_folder, steps,
+                            batch_size, lr_g, lr_d, lambda_l1, n_critic, image_size, augment, spectral_norm,
+                            device, seed, name], [message, job], api_name="train_start", concurrency_limit=2)
+    cancel.click(cancel_job, job, message, api_name="train_cancel", concurrency_limit=4)
+    resume.click(resume_job, job, message, api_name="train_resume", concurrency_limit=4)
+    download.click(download_model, job, files, api_name="train_download", concurrency_limit=4)
+    outs = [status, plot, vals, sample, logbox, jobs_df, cancel, resume, job, seen]
+    kw: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", "concurrency_limit": 8,
+                          "concurrency_id": "train_view"}
+    timer.tick(refresh, [job, seen], outs, **kw)
+    job.change(refresh, [job, seen], outs, **kw)
+    gr.api(train_status, api_name="train_status", concurrency_limit=8, concurrency_id="train_view")
+    gr.api(train_list, api_name="train_list", concurrency_limit=8, concurrency_id="train_view")
+    root = gr.context.Context.root_block
+    if root is not None:
+        root.load(on_load, None, job, api_visibility="private")
+
+
+def _server_choices() -> list[str]:
+    from medgan.jobs.data import server_folders
+
+    return server_folders()

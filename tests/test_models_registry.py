@@ -1,0 +1,121 @@
+"""Every registry key builds and produces the task's shapes and dtypes at two sizes; unknown names raise
+ValueError listing the valid ones; the switches (norm, spectral norm, init) take effect."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from medgan.models import registry
+from medgan.models.blocks import init_weights
+
+K = 4
+SIZES = (32, 64)
+
+# (constructor args for size s, generator input shape for size s, expected output channels)
+GEN_CASES = {
+    "pix2pix": (lambda s: {"in_channels": K, "out_channels": 1, "ngf": 8, "image_size": s}, (K,), 1),
+    "spade": (lambda s: {"label_nc": 2 + K, "out_channels": 1, "ngf": 8, "image_size": s, "spade_hidden": 16},
+              (2 + K,), 1),
+    "unet": (lambda s: {"in_channels": 1, "num_classes": K, "base": 8, "depth": 3}, (1,), K),
+    "resunet": (lambda s: {"in_channels": 1, "out_channels": 1, "ngf": 8, "depth": 3}, (1,), 1),
+}
+DISC_CASES = {
+    "patchgan": lambda s: {"in_channels": 1 + K, "ndf": 8},
+    "multiscale_patchgan": lambda s: {"in_channels": 1 + K, "ndf": 8, "num_d": 2, "n_layers": 2},
+    "critic": lambda s: {"in_channels": 2, "ndf": 8, "n_layers": 3},
+}
+
+
+def _generic_args(cls: type, size: int) -> dict:
+    params = inspect.signature(cls).parameters
+    return {"image_size": size} if "image_size" in params else {}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", sorted(registry.GENERATORS))
+def test_generator_shapes(name: str, size: int) -> None:
+    torch.manual_seed(0)
+    if name in GEN_CASES:
+        args_fn, in_shape, out_ch = GEN_CASES[name]
+        g = registry.build_generator(name, **args_fn(size)).eval()
+        x = torch.randn(2, *in_shape, size, size)
+        with torch.no_grad():
+            y = g(x)
+        assert y.shape == (2, out_ch, size, size)
+    else:  # families registered by other modules: noise in, (1 + K)-channel image + labels out
+        g = registry.build_generator(name, **_generic_args(registry.GENERATORS[name], size)).eval()
+        z_dim = int(g.z_dim)
+        with torch.no_grad():
+            y = g(torch.randn(2, z_dim))
+        assert y.shape[0] == 2 and y.shape[-1] == y.shape[-2] == size
+    assert y.dtype == torch.float32
+    assert torch.isfinite(y).all()
+    if name in ("pix2pix", "spade", "resunet"):
+        assert y.min() >= -1 and y.max() <= 1
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", sorted(registry.DISCRIMINATORS))
+def test_discriminator_returns_raw_logits(name: str, size: int) -> None:
+    if name in DISC_CASES:
+        d = registry.build_discriminator(name, **DISC_CASES[name](size))
+        cin = DISC_CASES[name](size)["in_channels"]
+    else:
+        d = registry.build_discriminator(name, **_generic_args(registry.DISCRIMINATORS[name], size))
+        cin = 1 + K
+    out = d(torch.randn(2, cin, size, size))
+    scales = out if isinstance(out, list) else [out]
+    for s in scales:
+        logits = s[-1] if isinstance(s, list) else s
+        assert logits.shape[0] == 2 and logits.dtype == torch.float32
+        assert torch.isfinite(logits).all()
+    if name == "multiscale_patchgan":
+        assert len(scales) == 2 and all(len(s) > 1 for s in scales)  # features + logits per scale
+
+
+def test_pix2pix_depth_scales_with_size() -> None:
+    assert registry.build_generator("pix2pix", image_size=256).depth == 8
+    assert registry.build_generator("pix2pix", image_size=64).depth == 6
+
+
+def test_patchgan_receptive_field_is_70() -> None:
+    d = registry.build_discriminator("patchgan", in_channels=1, ndf=4, norm="none", init="default")
+    x = torch.zeros(1, 1, 140, 140, requires_grad=True)
+    out = d(x)
+    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
+    rows = torch.nonzero(x.grad[0, 0].abs().sum(1) > 0)
+    assert int(rows.max() - rows.min() + 1) == 70
+
+
+def test_unet_encode_features() -> None:
+    g = registry.build_generator("unet", base=8, depth=3)
+    f = g.encode(torch.randn(3, 1, 32, 32))
+    assert f.shape == (3, g.feature_dim)
+
+
+@pytest.mark.parametrize("build", [registry.build_generator, registry.build_discriminator])
+def test_unknown_names_list_valid_ones(build) -> None:
+    table = registry.GENERATORS if build is registry.build_generator else registry.DISCRIMINATORS
+    with pytest.raises(ValueError) as err:
+        build("no-such-model")
+    for name in table:
+        assert name in str(err.value)
+
+
+def test_switches_take_effect() -> None:
+    sn = registry.build_discriminator("patchgan", in_channels=2, spectral_norm=True)
+    assert any("parametrizations" in n for n, _ in sn.named_modules())
+    bn = registry.build_generator("unet", base=8, depth=2, norm="batch")
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in bn.modules())
+    with pytest.raises(ValueError, match="instance"):
+        registry.build_generator("unet", norm="group")
+    conv = torch.nn.Conv2d(8, 8, 3)
+    init_weights(conv, "normal", 0.02)
+    assert 0.01 < float(conv.weight.detach().std()) < 0.03
+    init_weights(conv, "xavier", 1.0)
+    assert float(conv.weight.detach().std()) > 0.05
+    with pytest.raises(ValueError, match="kaiming"):
+        init_weights(conv, "orthogonal")

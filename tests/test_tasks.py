@@ -1,0 +1,133 @@
+"""The five tasks on real slices of the embedded brain MRI, through real (bundled or stand-in) checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medgan import tasks
+from tests.ui_checkpoints import ensure_checkpoints
+
+
+@pytest.fixture(scope="module")
+def brain():
+    ensure_checkpoints()
+    from medgan.data import load_brain
+
+    b = load_brain("test")
+    i = len(b) // 2
+    return b.images[i], b.labels[i]
+
+
+def _check_image(x: np.ndarray, shape: tuple[int, int]) -> None:
+    assert x.shape == shape and x.dtype == np.float32
+    assert np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1
+
+
+def _finite(metrics: dict[str, float]) -> None:
+    assert metrics and all(np.isfinite(v) for v in metrics.values()), metrics
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (200, 150), (97, 301)])
+def test_synthesis_any_size(brain, shape):
+    img, lab = brain
+    from medgan.io import resize_image, resize_labels
+
+    lab_s, img_s = resize_labels(lab, shape), np.clip(resize_image(img, shape), 0, 1)
+    r = tasks.synthesize(lab_s, "spade_synthesis", seed=1, reference=img_s)
+    _check_image(r.output, shape)
+    assert r.labels.dtype == np.uint8 and np.array_equal(r.labels, lab_s)
+    _finite(r.metrics)
+    assert {"psnr", "ssim", "dice mean", "dice grey matter"} <= set(r.metrics)
+    assert 0 <= r.metrics["dice mean"] <= 1
+
+
+def test_synthesis_seed_is_reproducible(brain):
+    _, lab = brain
+    a = tasks.synthesize(lab, "spade_synthesis", seed=3).output
+    b = tasks.synthesize(lab, "spade_synthesis", seed=3).output
+    assert np.array_equal(a, b)
+
+
+def test_inpainting_keeps_outside_and_reports_region(brain):
+    img, lab = brain
+    from medgan.data.corruptions import square_hole
+
+    region = square_hole(img.shape, center=(128, 128))
+    r = tasks.inpaint(img, region, "spade_inpainting", labels=lab)
+    _check_image(r.output, img.shape)
+    assert np.array_equal(r.output[~region], img[~region])
+    assert {"psnr", "ssim", "region psnr", "region ssim"} <= set(r.metrics)
+    _finite(r.metrics)
+    assert r.metrics["region psnr"] <= r.metrics["psnr"]  # the error lives inside the region
+    assert (r.input_display[region] == 0).all()
+
+
+def test_inpainting_rejects_empty_region(brain):
+    img, _ = brain
+    with pytest.raises(ValueError, match="region is empty"):
+        tasks.inpaint(img, np.zeros(img.shape, bool), "spade_inpainting")
+
+
+def test_segmentation_labels_and_dice(brain):
+    img, lab = brain
+    r = tasks.segment(img[:, 20:-20], "unet_segmentation", reference_labels=lab[:, 20:-20])
+    assert r.labels.shape == (256, 216) and r.labels.dtype == np.uint8 and r.labels.max() <= 3
+    assert {"dice mean", "iou mean"} <= set(r.metrics) or any(k.startswith("iou ") for k in r.metrics)
+    _finite(r.metrics)
+    # IoU never exceeds Dice for the same class
+    for k, v in r.metrics.items():
+        if k.startswith("iou "):
+            assert v <= r.metrics["dice " + k[4:]] + 1e-9
+
+
+@pytest.mark.parametrize("kind", ["denoise", "sr4", "deblur"])
+def test_enhancement_reports_input_and_output(brain, kind):
+    img, _ = brain
+    r = tasks.enhance(img, "wgangp_denoise", degradation=kind)
+    _check_image(r.output, img.shape)
+    _check_image(r.input_display, img.shape)
+    assert not np.array_equal(r.input_display, img)  # it was degraded
+    assert {"psnr", "ssim", "input psnr", "input ssim", "psnr gain", "ssim gain"} <= set(r.metrics)
+    assert r.metrics["psnr gain"] == pytest.approx(r.metrics["psnr"] - r.metrics["input psnr"])
+
+
+def test_enhancement_of_already_degraded_input(brain):
+    img, _ = brain
+    r = tasks.enhance(img, "wgangp_denoise", degrade=False)
+    assert np.array_equal(r.input_display, img) and r.metrics == {}
+
+
+def test_generation_batch(brain):
+    rs = tasks.generate("dcgan_generation", n=3, seed=5)
+    assert len(rs) == 3
+    for r in rs:
+        assert r.output.ndim == 2 and r.output.dtype == np.float32 and 0 <= r.output.min() <= r.output.max() <= 1
+        assert r.labels is not None and r.labels.shape == r.output.shape
+    again = tasks.generate("dcgan_generation", n=3, seed=5)
+    assert np.array_equal(rs[2].output, again[2].output)
+    assert not np.array_equal(rs[0].output, rs[1].output)
+
+
+def test_wrong_task_and_unknown_names(brain):
+    img, lab = brain
+    with pytest.raises(ValueError, match="serves segmentation"):
+        tasks.synthesize(lab, "unet_segmentation")
+    with pytest.raises(ValueError, match="unknown task"):
+        tasks.get_task("colourise")
+    with pytest.raises(ValueError, match="2-D"):
+        tasks.segment(np.zeros((2, 8, 8)), "unet_segmentation")
+
+
+def test_run_volume_progress(brain):
+    from medgan.data import load_brain_volume
+
+    bv = load_brain_volume()
+    vol, lab = bv.volume[60:66], bv.labels[60:66]
+    seen = []
+    res = tasks.run_volume("synthesis", vol, "spade_synthesis", labels=lab, progress=lambda i, n: seen.append((i, n)))
+    assert res.output.shape == vol.shape and res.labels.shape == vol.shape
+    assert seen[-1] == (6, 6) and len(seen) == 6
+    assert len(res.per_slice) == 6 and np.isfinite(res.metrics["psnr"])
+    seg = tasks.run_volume("segmentation", vol, "unet_segmentation", labels=lab)
+    assert seg.labels.shape == vol.shape and "dice mean" in seg.metrics
