@@ -87,3 +87,17 @@ def all_ranks_flag(flag: bool, info: DistInfo) -> bool:
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def replica_divergence(module: nn.Module, info: DistInfo) -> float:
+    """Largest absolute difference between this module's parameters and rank 0's, over all ranks (0.0 when the
+    replicas are identical; always 0.0 in one process)."""
+    if not info.enabled:
+        return 0.0
+    with torch.no_grad():
+        flat = torch.cat([p.detach().reshape(-1).float().cpu() for p in module.parameters()])
+        ref = flat.clone()
+        dist.broadcast(ref, src=0)
+        diff = (flat - ref).abs().max().reshape(1)
+        dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+    return float(diff.item())

@@ -295,5 +295,9 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
             log.write({"type": "val", "step": step, "split": "test", "metrics": final["test"]})
     sample(step)
     save(step, final)
+    if info.enabled:
+        nets = [generator] + ([discriminator] if discriminator is not None else [])
+        div = max(ddp.replica_divergence(m, info) for m in nets)
+        log.write({"type": "ddp", "world_size": info.world, "max_replica_diff": div})
     ddp.barrier(info)
     return "finished", ""

@@ -15,7 +15,8 @@ def _spade(task: str) -> PresetFn:
         cin = k if task == "synthesis" else 2 + k
         g = ModelConfig("spade", {"label_nc": cin, "out_channels": 1, "ngf": 16, "max_channels": 128,
                                   "image_size": size, "spade_hidden": 32, "spectral_norm": True})
-        d = ModelConfig("multiscale_patchgan", {"in_channels": cin + 1, "ndf": 32, "num_d": 2, "spectral_norm": True})
+        d = ModelConfig("multiscale_patchgan", {"in_channels": cin + 1, "ndf": 32, "num_d": 2 if size >= 128 else 1,
+                                                "spectral_norm": True})
         return TrainConfig(task, "spade", "spade", g, d, OptimConfig(adv_loss="hinge", lr_g=2e-4, lr_d=2e-4,
                                                                      lambda_fm=10.0, lambda_l1=100.0))
     return make

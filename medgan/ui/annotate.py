@@ -7,38 +7,39 @@ from pathlib import Path
 
 import numpy as np
 
-from medgan.ui.common import PALETTE, REGION_COLOUR, grey_rgb, label_rgba, region_mask, snap_labels
+from medgan.ui.common import PALETTE, REGION, REGION_COLOUR, grey_rgb, label_rgba, merge_layers, snap_labels
 
 logger = logging.getLogger(__name__)
 
-LAYERS = ["labels", "region"]
 
 
 def brush_colours(num_classes: int) -> list[str]:
-    """Brush palette: classes 1..K-1 in their fixed colours, then the region colour."""
+    """Brush palette: classes 1..K-1 in their fixed colours, then white for the inpainting region."""
     cols = [f"rgb({r}, {g}, {b})" for (r, g, b) in PALETTE[1 : max(2, min(num_classes, len(PALETTE)))]]
     return [*cols, "rgb({}, {}, {})".format(*REGION_COLOUR)]
 
 
 def editor_value(image: np.ndarray, labels: np.ndarray | None, region: np.ndarray | None = None) -> dict:
-    """ImageEditor value: background = the windowed slice, layer 0 = coloured labels, layer 1 = region."""
+    """ImageEditor value: background = the windowed slice; one layer with the coloured labels and the region."""
     h, w = image.shape
-    lab_layer = label_rgba(labels) if labels is not None else np.zeros((h, w, 4), np.uint8)
-    reg = np.zeros((h, w, 4), np.uint8)
+    layer = label_rgba(labels) if labels is not None else np.zeros((h, w, 4), np.uint8)
     if region is not None and region.any():
-        reg[region] = (*REGION_COLOUR, 160)
+        layer[region] = (*REGION_COLOUR, 200)
     bg = np.concatenate([grey_rgb(image), np.full((h, w, 1), 255, np.uint8)], -1)
-    return {"background": bg, "layers": [lab_layer, reg], "composite": None}
+    return {"background": bg, "layers": [layer], "composite": None}
 
 
-def read_editor(value: dict | None, shape: tuple[int, int], num_classes: int) -> tuple[np.ndarray | None,
-                                                                                      np.ndarray]:
-    """Editor value → (labels uint8 (H, W) or None when the editor is empty, region bool (H, W))."""
+def read_editor(value: dict | None, shape: tuple[int, int], num_classes: int,
+                previous: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+    """Editor value → (labels uint8 (H, W), or None when the editor is empty; region bool (H, W)).
+
+    Pixels painted white are the region; under them the labels keep their ``previous`` values."""
     if not value or not value.get("layers"):
         return None, np.zeros(shape, bool)
-    layers = value["layers"]
-    labels = snap_labels(layers[0], shape, num_classes) if len(layers) > 0 and layers[0] is not None else None
-    region = region_mask(layers[1], shape) if len(layers) > 1 else np.zeros(shape, bool)
+    merged = merge_layers(list(value["layers"]), shape, num_classes)
+    region = merged == REGION
+    labels = merged.copy()
+    labels[region] = 0 if previous is None else np.asarray(previous)[region]
     return labels, region
 
 
@@ -57,6 +58,7 @@ def read_label_file(path: str, shape: tuple[int, int], num_classes: int) -> np.n
             opaque = arr.copy()
             opaque[..., 3] = np.where(arr[..., :3].sum(-1) > 0, 255, 0)
             lab = snap_labels(opaque, arr.shape[:2], num_classes)
+            lab[lab == REGION] = 0
         else:
             lab = arr.astype(np.int64)
     else:

@@ -24,8 +24,8 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (255, 145, 0),    # 6 orange
     (0, 229, 255),    # 7 cyan
 )
-REGION_COLOUR = (0, 255, 140)
-LABEL_ALPHA = 150
+REGION_COLOUR = (255, 255, 255)  # the white brush marks the inpainting region
+LABEL_ALPHA = 110
 DEFAULT_CLASSES: tuple[str, ...] = ("background", "CSF", "grey matter", "white matter")
 
 
@@ -42,8 +42,8 @@ def legend_html(names: tuple[str, ...] | list[str]) -> str:
                          f"{name} (eraser)")
         elif i < len(PALETTE):
             items.append(f"<span class='mg-sw' style='background:{hex_colour(PALETTE[i])}'></span>{name}")
-    items.append(f"<span class='mg-sw' style='background:{hex_colour(REGION_COLOUR)}'></span>"
-                 "inpainting region (any colour on the “region” layer)")
+    items.append("<span class='mg-sw' style='background:#fff;border:1px solid #888'></span>"
+                 "inpainting region (white brush)")
     return "<div class='mg-legend'>" + "".join(f"<span class='mg-item'>{t}</span>" for t in items) + "</div>"
 
 
@@ -86,10 +86,14 @@ def labels_rgb(labels: np.ndarray) -> np.ndarray:
     return pal[np.clip(labels.astype(np.int64), 0, len(PALETTE) - 1)]
 
 
+REGION = 255  # value of region pixels in the output of :func:`snap_labels`
+
+
 def snap_labels(layer: np.ndarray | None, shape: tuple[int, int], num_classes: int,
                 min_alpha: int = 40) -> np.ndarray:
-    """A painted RGBA layer → integer labels (H, W): each visible pixel takes the nearest palette colour among
-    classes 1..K-1 (anti-aliased edges never create new classes); transparent pixels are background."""
+    """A painted RGBA layer → uint8 (H, W): each visible pixel takes the nearest of the class colours 1..K-1
+    and the region colour (→ ``REGION``), so anti-aliased edges never create new classes; transparent
+    pixels are background (0)."""
     out = np.zeros(shape, dtype=np.uint8)
     if layer is None:
         return out
@@ -101,23 +105,23 @@ def snap_labels(layer: np.ndarray | None, shape: tuple[int, int], num_classes: i
     else:
         visible = arr[..., :3].sum(-1) > 0
     k = max(2, min(num_classes, len(PALETTE)))
-    pal = np.array(PALETTE[1:k], dtype=np.float32)
+    pal = np.array([*PALETTE[1:k], REGION_COLOUR], dtype=np.float32)
+    values = np.array([*range(1, k), REGION], dtype=np.uint8)
     rgb = arr[..., :3].astype(np.float32)
     d = ((rgb[..., None, :] - pal[None, None]) ** 2).sum(-1)
-    out[visible] = (d.argmin(-1) + 1).astype(np.uint8)[visible]
+    out[visible] = values[d.argmin(-1)][visible]
     return out
 
 
-def region_mask(layer: np.ndarray | None, shape: tuple[int, int], min_alpha: int = 40) -> np.ndarray:
-    """Painted region layer (RGBA) → bool (H, W), True = to be filled."""
-    if layer is None:
-        return np.zeros(shape, dtype=bool)
-    arr = np.asarray(layer)
-    if arr.ndim != 3 or arr.shape[:2] != tuple(shape):
-        arr = _resize_nearest(arr, shape)
-    if arr.shape[-1] == 4:
-        return arr[..., 3] >= min_alpha
-    return arr[..., :3].sum(-1) > 0
+def merge_layers(layers: list[np.ndarray | None], shape: tuple[int, int], num_classes: int) -> np.ndarray:
+    """Snap every layer and stack them in order (a later layer's painted pixels win)."""
+    out = np.zeros(shape, dtype=np.uint8)
+    for layer in layers:
+        if layer is None:
+            continue
+        snapped = snap_labels(layer, shape, num_classes)
+        out = np.where(snapped > 0, snapped, out)
+    return out
 
 
 def _resize_nearest(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -64,7 +64,17 @@ def images_for(task: str, original: np.ndarray, input_display: np.ndarray | None
         inp = grey_rgb(input_display if input_display is not None else original)
         out = grey_rgb(output)
         diff = diff_heatmap(output, original)
-    return {"original": grey_rgb(original), "input": inp, "output": out, "diff": diff}
+    pics = {"original": grey_rgb(original), "input": inp, "output": out, "diff": diff}
+    return {k: enlarge(v) for k, v in pics.items()}
+
+
+def enlarge(rgb: np.ndarray, min_side: int = 256) -> np.ndarray:
+    """Small pictures are enlarged by an integer factor (nearest) for display only."""
+    f = int(np.ceil(min_side / max(1, min(rgb.shape[:2]))))
+    if f <= 1:
+        return rgb
+    f = min(f, 8)
+    return np.repeat(np.repeat(rgb, f, axis=0), f, axis=1)
 
 
 def pin_row(run: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def example_loaders() -> dict[str, Callable[[], Any]]:
     """Example name → loader. The embedded brain is always there; assets/ adds shipped CT/MR examples."""
     from medgan.data import brain_scan
 
-    out: dict[str, Callable[[], Any]] = {"Embedded brain MRI (T1 volume, labels)": brain_scan}
+    out: dict[str, Callable[[], Any]] = {"Brain MRI volume with labels (embedded)": brain_scan}
     if ASSETS.is_dir():
         for p in sorted(ASSETS.rglob("*")):
             low = p.name.lower()

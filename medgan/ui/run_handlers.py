@@ -64,8 +64,8 @@ def _outputs(s: Session, task: str, image: np.ndarray, labels: np.ndarray | None
              samples: list[tasks.TaskResult], status: str) -> tuple:
     if task == "generation":
         pics = C.images_for(task, r.output, r.output, r.output, None, r.labels)
-        pics["original"] = overlay(r.output, r.labels)
-        gallery = [(grey_rgb(x.output), f"sample {i}") for i, x in enumerate(samples)]
+        pics["original"] = C.enlarge(overlay(r.output, r.labels))
+        gallery = [(C.enlarge(grey_rgb(x.output), 128), f"sample {i}") for i, x in enumerate(samples)]
         keys = sorted({k for x in samples for k in x.metrics})
         metrics = {k: float(np.mean([x.metrics[k] for x in samples if k in x.metrics])) for k in keys}
         metrics["samples"] = float(len(samples))

@@ -10,7 +10,7 @@ from medgan.ui import export as E
 from medgan.ui import load_view as LV
 from medgan.ui import run_handlers as R
 from medgan.ui import studio_handlers as H
-from medgan.ui.annotate import LAYERS, brush_colours
+from medgan.ui.annotate import brush_colours
 from medgan.ui.common import DEFAULT_CLASSES, Session, legend_html
 from medgan.ui.run_panel import DEGRADATION_LABELS, TASK_LABELS
 
@@ -44,12 +44,12 @@ def build_studio_tab() -> None:
         with gr.Column(scale=6, min_width=420, elem_classes=["mg-panel"]):
             gr.Markdown("### 2 · Annotate")
             editor = gr.ImageEditor(
-                label="Label painter: layer “labels” = classes, layer “region” = area to inpaint",
+                label="Label painter: class colours = labels · white = region to inpaint",
                 type="numpy", image_mode="RGBA", format="png", sources=(), transforms=(),
                 brush=gr.Brush(colors=brush_colours(len(DEFAULT_CLASSES)), color_mode="fixed",
                                default_size=6),
                 eraser=gr.Eraser(default_size=10),
-                layers=gr.LayerOptions(allow_additional_layers=False, layers=LAYERS),
+                layers=gr.LayerOptions(allow_additional_layers=False, layers=["labels"], disabled=True),
                 canvas_size=(256, 256), height=560, elem_id="mg-editor")
             legend = gr.HTML(legend_html(DEFAULT_CLASSES))
             with gr.Row():
@@ -99,13 +99,15 @@ def build_studio_tab() -> None:
         unpin_btn = gr.Button("Clear pinned", size="sm", scale=0, min_width=140)
     pinned = gr.Dataframe(value=R.pinned_initial(), label="Pinned runs (compare GANs on the same input)",
                           interactive=False, wrap=True)
-    with gr.Accordion("5 · Export", open=True):
-        with gr.Row():
+    gr.Markdown("### 5 · Export")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=200):
             png_btn = gr.Button("PNG", size="sm")
             nii_btn = gr.Button("NIfTI (source geometry)", size="sm")
             dcm_btn = gr.Button("DICOM (marked synthetic)", size="sm")
             csv_btn = gr.Button("Metrics CSV", size="sm")
-        export_file = gr.File(label="Download", file_count="multiple", height=90, elem_id="mg-export")
+        export_file = gr.File(label="Download", file_count="multiple", height=170, scale=3,
+                              elem_id="mg-export")
 
     loaded = [session, index, axis, preset, level, width, header, editor, legend, status]
     upload.upload(H.on_upload, [upload, session], loaded, **PRIVATE)

@@ -36,7 +36,7 @@ def label_slice(s: Session) -> np.ndarray | None:
 def commit_editor(s: Session, editor: dict | None) -> np.ndarray:
     """Write the painted labels of the current slice back into the label volume; return the region mask."""
     shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
-    labels, region = A.read_editor(editor, shape, num_classes(s))
+    labels, region = A.read_editor(editor, shape, num_classes(s), previous=label_slice(s))
     if labels is not None and (s.labels is not None or labels.any()):
         if s.labels is None:
             s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
@@ -61,6 +61,12 @@ def _level_width_sliders(s: Session, preset: str) -> tuple[Any, Any, float, floa
             gr.Slider(minimum=step, maximum=2 * span, value=width, step=step), level, width)
 
 
+def slice_slider(n: int, value: int) -> Any:
+    """Slice slider for ``n`` slices (a single slice leaves it fixed at 0)."""
+    return gr.Slider(minimum=0, maximum=max(n - 1, 1), value=value, step=1, interactive=n > 1,
+                     label=f"Slice ({n} in this direction)" if n > 1 else "Slice (single-slice image)")
+
+
 def _after_load(s: Session, scan: Any) -> tuple:
     s.scan = scan
     s.labels = None if scan.labels is None else np.asarray(scan.labels).astype(np.uint8)
@@ -75,7 +81,7 @@ def _after_load(s: Session, scan: Any) -> tuple:
     status = f"Loaded {scan.modality} {scan.source_format}: {z} slice(s) of {scan.shape[1]}×{scan.shape[2]}."
     if scan.labels is not None:
         status += " Dataset labels attached."
-    return (s, gr.Slider(minimum=0, maximum=max(z - 1, 0), value=s.index, step=1, interactive=z > 1),
+    return (s, slice_slider(z, s.index),
             "axial", preset, level_u, width_u, LV.header_rows(scan), editor_for(s, level, width),
             legend_html(s.label_names), status)
 
@@ -113,7 +119,7 @@ def on_axis(s: Session, axis: str, level: float, width: float, editor: dict | No
     s.axis = LV.AXES.get(axis, 0)
     n = LV.n_slices(s.scan, s.axis)
     s.index = n // 2
-    return s, gr.Slider(minimum=0, maximum=max(n - 1, 0), value=s.index, step=1), editor_for(s, level, width)
+    return s, slice_slider(n, s.index), editor_for(s, level, width)
 
 
 @friendly("apply the window")

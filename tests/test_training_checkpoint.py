@@ -1,0 +1,108 @@
+"""Checkpoints: save/load round trip, exact resume (2 + 2 steps == 4 steps), a crash during a save leaves the
+previous checkpoint loadable, fine-tuning from a named checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from medgan.training import checkpoint as ckpt
+from medgan.training import loop
+from medgan.training.config import TrainConfig
+from medgan.training.loop import train
+from medgan.training.presets import make_config
+
+
+def _cfg(out: Path, steps: int, task: str = "synthesis", arch: str = "pix2pix") -> TrainConfig:
+    cfg = make_config(task, arch, 32)
+    cfg.generator.args["ngf"] = 8
+    cfg.discriminator.args["ndf"] = 8
+    cfg.data.source, cfg.data.num_phantoms, cfg.data.batch_size, cfg.data.augment = "phantoms", 8, 2, True
+    cfg.run.steps, cfg.run.out, cfg.run.device, cfg.run.name = steps, str(out), "cpu", out.name
+    cfg.run.sample_every = cfg.run.val_every = 0
+    cfg.run.ckpt_every = 0
+    cfg.optim.lr_decay_start = 0.5
+    return cfg
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    return ckpt.load_weights(out / "model.safetensors")
+
+
+def test_resume_continues_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    straight = tmp_path / "straight"
+    assert train(_cfg(straight, 4)) == "finished"
+    split = tmp_path / "split"
+    cfg = _cfg(split, 4)
+    calls = {"n": 0}
+
+    def stop_after_two(self) -> bool:  # noqa: ANN001
+        calls["n"] += 1
+        return calls["n"] >= 2
+
+    with monkeypatch.context() as m:
+        m.setattr(loop.CancelFlag, "requested", stop_after_two)
+        assert train(cfg) == "cancelled"
+    state = json.loads((split / "train_state.json").read_text())
+    assert state["step"] == 2 and "opt_g" in state["optimizers"] and "sch_d" in state["schedulers"]
+    saved = TrainConfig.from_dict(json.loads((split / "config.json").read_text()))
+    assert saved == cfg
+    assert train(cfg, resume=True) == "finished"
+    a, b = _weights(straight), _weights(split)
+    assert a.keys() == b.keys() and any(k.startswith("discriminator.") for k in a)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    card = json.loads((split / "model.json").read_text())
+    assert card["steps"] == 4 and card["task"] == "synthesis" and card["generator"]["name"] == "pix2pix"
+
+
+def test_crash_during_save_keeps_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    g = torch.nn.Conv2d(1, 1, 3)
+    ckpt.save_model(out, g, None, {"name": "x", "task": "synthesis", "generator": {"name": "pix2pix"}})
+    before = _weights(out)
+
+    def broken_save(tensors, path, metadata=None):  # noqa: ANN001
+        Path(path).write_bytes(b"partial garbage")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "save_file", broken_save)
+    with torch.no_grad():
+        g.weight.add_(1.0)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save_model(out, g, None, {"name": "x", "task": "synthesis", "generator": {"name": "pix2pix"}})
+    after = _weights(out)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not list(out.glob(".*tmp"))  # the partial temporary file is cleaned up
+    assert json.loads((out / "model.json").read_text())["name"] == "x"
+
+
+def test_float16_storage_loads_back_as_float32() -> None:
+    g = torch.nn.Conv2d(2, 3, 3)
+    tensors = ckpt.model_tensors(g, dtype=torch.float16)
+    assert tensors["generator.weight"].dtype == torch.float16
+    h = torch.nn.Conv2d(2, 3, 3)
+    ckpt.load_into(h, ckpt.split_prefix(tensors, "generator"))
+    assert h.weight.dtype == torch.float32
+    assert torch.allclose(h.weight, g.weight, atol=1e-3)
+
+
+def test_fine_tune_from_named_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from medgan import inference
+
+    home_ckpts = tmp_path / "home" / "checkpoints"
+    monkeypatch.setattr(inference, "user_checkpoint_dir", lambda: home_ckpts)
+    base = home_ckpts / "base_run"
+    assert train(_cfg(base, 1)) == "finished"
+    assert "base_run" in [c.name for c in inference.list_cards("synthesis")]
+    cfg = _cfg(tmp_path / "tuned", 0)
+    cfg.run.init_from = "base_run"
+    assert train(cfg) == "finished"
+    a, b = _weights(base), _weights(tmp_path / "tuned")
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("generator."))
+    cfg.run.init_from = "missing_model"
+    with pytest.raises(ValueError, match="base_run"):
+        train(cfg)

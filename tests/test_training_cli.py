@@ -1,0 +1,131 @@
+"""The ``python -m medgan train`` contract: metrics.jsonl events, files in OUT, STOP-file and SIGTERM
+cancellation (checkpoint + "cancelled" + exit 0), resume, clear errors; and the 2-process data-parallel run
+(identical replicas, equal to one process with the same global batch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from medgan.training import checkpoint as ckpt
+from tests.conftest import ROOT
+
+BASE = ["--data", "phantoms", "--image-size", "32", "--device", "cpu", "--batch-size", "2"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"MEDGAN_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    return env
+
+
+def _run(args: list[str], tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "medgan", "train", *args], cwd=ROOT, env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _events(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_train_writes_the_contract_files_and_events(tmp_path: Path) -> None:
+    out = tmp_path / "seg"
+    r = _run(["--task", "segmentation", "--arch", "unet", *BASE, "--steps", "3", "--sample-every", "2",
+              "--val-every", "2", "--ckpt-every", "2", "--name", "my_seg", "--out", str(out)], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ev = _events(out)
+    types = [e["type"] for e in ev]
+    assert types[0] == "start" and types[-1] == "end" and ev[-1]["status"] == "finished"
+    assert ev[0]["device"] == "cpu" and ev[0]["total_steps"] == 3 and "device_name" in ev[0]
+    steps = [e for e in ev if e["type"] == "step"]
+    assert steps and steps[-1]["step"] == 3 and steps[-1]["total"] == 3
+    assert all({"losses", "it_s", "imgs_s", "eta_s", "time"} <= e.keys() for e in steps)
+    vals = [e for e in ev if e["type"] == "val"]
+    assert vals and "dice_mean" in vals[0]["metrics"] and vals[0]["step"] == 2
+    samples = [e for e in ev if e["type"] == "sample"]
+    assert samples[0]["path"] == "samples/step_000002.png" and (out / samples[0]["path"]).exists()
+    assert (out / "samples" / "latest.png").exists()
+    assert {"type": "checkpoint", "step": 2, "path": "model.safetensors"}.items() <= \
+        next(e for e in ev if e["type"] == "checkpoint").items()
+    for f in ("model.safetensors", "model.json", "train_state.safetensors", "train_state.json", "config.json"):
+        assert (out / f).exists(), f
+    card = json.loads((out / "model.json").read_text())
+    assert card["name"] == "my_seg" and card["task"] == "segmentation" and card["steps"] == 3
+    assert card["training_command"].startswith("python -m medgan train --task segmentation")
+
+
+def test_stop_file_cancels_then_resume_finishes(tmp_path: Path) -> None:
+    out = tmp_path / "enh"
+    out.mkdir()
+    (out / "STOP").touch()
+    args = ["--task", "enhancement", "--arch", "wgangp", "--degradation", "denoise", *BASE, "--steps", "4",
+            "--val-every", "0", "--sample-every", "0", "--out", str(out)]
+    r = _run(args, tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ev = _events(out)
+    assert ev[-1] == {**ev[-1], "type": "end", "status": "cancelled"}
+    assert json.loads((out / "train_state.json").read_text())["step"] == 1
+    assert any(e["type"] == "checkpoint" and e["step"] == 1 for e in ev)
+    (out / "STOP").unlink()
+    r = _run([*args, "--resume"], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ev = _events(out)
+    assert ev[-1]["status"] == "finished"
+    starts = [e for e in ev if e["type"] == "start"]
+    assert len(starts) == 2 and starts[1]["start_step"] == 1
+    assert json.loads((out / "model.json").read_text())["steps"] == 4
+
+
+def test_sigterm_cancels_cleanly(tmp_path: Path) -> None:
+    out = tmp_path / "sig"
+    cmd = [sys.executable, "-m", "medgan", "train", "--task", "segmentation", "--arch", "unet", *BASE,
+           "--steps", "100000", "--val-every", "0", "--sample-every", "0", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if (out / "metrics.jsonl").exists() and any(e["type"] == "step" for e in _events(out)):
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    ev = _events(out)
+    assert ev[-1]["status"] == "cancelled"
+    assert (out / "model.safetensors").exists() and (out / "train_state.json").exists()
+
+
+def test_bad_arguments_give_a_clear_message(tmp_path: Path) -> None:
+    r = _run(["--task", "synthesis", "--arch", "nope", *BASE, "--out", str(tmp_path / "x")], tmp_path)
+    assert r.returncode == 2 and "synthesis/spade" in r.stderr and "Traceback" not in r.stderr
+    r = _run(["--task", "enhancement", "--arch", "wgangp", *BASE, "--out", str(tmp_path / "y")], tmp_path)
+    assert r.returncode == 2 and "degradation" in r.stderr
+
+
+def test_two_process_data_parallel_matches_single_process(tmp_path: Path) -> None:
+    common = ["--task", "synthesis", "--arch", "pix2pix", "--data", "phantoms", "--image-size", "32",
+              "--device", "cpu", "--steps", "3", "--val-every", "0", "--sample-every", "0", "--augment"]
+    ddp_out, single_out = tmp_path / "ddp", tmp_path / "single"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "medgan", "train", *common, "--batch-size", "2", "--out", str(ddp_out)],
+                       cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = _run([*common, "--batch-size", "4", "--out", str(single_out)], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ev = _events(ddp_out)
+    ddp_ev = [e for e in ev if e["type"] == "ddp"]
+    assert ddp_ev and ddp_ev[0]["world_size"] == 2 and ddp_ev[0]["max_replica_diff"] == 0.0
+    assert ev[0]["world_size"] == 2 and ev[-1]["status"] == "finished"
+    a = ckpt.load_weights(ddp_out / "model.safetensors")
+    b = ckpt.load_weights(single_out / "model.safetensors")
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=2e-5, rtol=1e-4), k

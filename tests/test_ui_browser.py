@@ -1,0 +1,99 @@
+"""The Studio in headless Chromium (Debian's /usr/bin/chromium via Playwright; never downloaded): upload a DICOM,
+paint a stroke, run synthesis and see the output and metrics; paint a region and run inpainting.
+Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.live_server import LiveApp
+from tests.ui_checkpoints import ensure_checkpoints
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+CT = ROOT / "assets" / "examples" / "ct_small.dcm"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"browser tests need Debian's Chromium at {CHROMIUM} "
+                       "(apt-get install chromium); skipped"),
+]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    ensure_checkpoints()
+    with LiveApp(env={"MEDGAN_HOME": os.environ["MEDGAN_HOME"]}) as app, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1600, "height": 1100})
+        pg.set_default_timeout(45_000)
+        pg.goto(app.url)
+        pg.wait_for_selector("#mg-editor canvas")
+        _wait_text(pg, "#mg-status", "Loaded")
+        yield pg
+        browser.close()
+
+
+def _wait_text(pg, selector: str, text: str) -> None:
+    pg.wait_for_function("([s, t]) => ((document.querySelector(s) || {}).innerText || '').includes(t)",
+                         arg=[selector, text])
+
+
+def _stroke(pg, dx: float = 0.0, dy: float = 0.0) -> None:
+    """Select the brush and drag a short wavy stroke across the middle of the canvas."""
+    ed = pg.locator("#mg-editor")
+    ed.get_by_role("button", name="Brush", exact=True).click()
+    box = ed.locator("canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy
+    pg.mouse.move(cx - 70, cy)
+    pg.mouse.down()
+    for i in range(18):
+        pg.mouse.move(cx - 70 + i * 8, cy + (i % 4) * 4, steps=2)
+    pg.mouse.up()
+    pg.wait_for_timeout(400)
+
+
+def _metrics_text(pg) -> str:
+    return pg.locator("#mg-metrics").inner_text()
+
+
+def test_upload_dicom_paint_and_synthesize(page, artifacts_dir):
+    pg = page
+    pg.locator("#mg-upload input[type=file]").set_input_files(str(CT))
+    _wait_text(pg, "#mg-status", "CT dicom")
+    assert "CT" in pg.locator("#mg-status").inner_text()
+    pg.get_by_role("button", name="Clear labels").click()
+    pg.wait_for_timeout(800)
+    _stroke(pg)
+    pg.locator("#mg-task").get_by_text("Synthesis (labels → image)").click()
+    pg.locator("#mg-run").click()
+    _wait_text(pg, "#mg-metrics", "dice")
+    pg.wait_for_function("document.querySelector('#mg-output img') !== null")
+    text = _metrics_text(pg)
+    assert "dice CSF" in text and "psnr" in text
+    assert "Ran spade_synthesis" in pg.locator("#mg-status").inner_text()
+    pg.screenshot(path=str(artifacts_dir / "studio_synthesis.png"), full_page=True)
+
+
+def test_paint_region_and_inpaint(page, artifacts_dir):
+    pg = page
+    pg.locator("#mg-task").get_by_text("Inpainting (image + region → image)").click()
+    pg.wait_for_function("(document.querySelector('#mg-model input') || {}).value === 'spade_inpainting (spade)'")
+    ed = pg.locator("#mg-editor")
+    ed.get_by_role("button", name="Brush", exact=True).click()
+    ed.get_by_role("button", name="Color", exact=True).click()
+    ed.locator("button[style*='rgb(255, 255, 255)']").click()  # the white brush paints the region
+    _stroke(pg, dy=-40)
+    pg.locator("#mg-run").click()
+    _wait_text(pg, "#mg-metrics", "region psnr")
+    text = _metrics_text(pg)
+    assert "region ssim" in text
+    assert "Ran spade_inpainting" in pg.locator("#mg-status").inner_text()
+    pg.screenshot(path=str(artifacts_dir / "studio_inpainting.png"), full_page=True)

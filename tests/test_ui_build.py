@@ -1,0 +1,175 @@
+"""The app is built without launching; Studio handlers run on the embedded data and real example scans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.ui_checkpoints import ensure_checkpoints
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKS = {"synthesis": "spade_synthesis", "inpainting": "spade_inpainting", "segmentation": "unet_segmentation",
+         "enhancement": "wgangp_denoise", "generation": "dcgan_generation"}
+BRAIN = "Brain MRI volume with labels (embedded)"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    ensure_checkpoints()
+    from medgan.ui import build_demo
+
+    return build_demo()
+
+
+def test_build_demo_exposes_only_the_task_api(demo):
+    info = demo.get_api_info()
+    named = set(info["named_endpoints"])
+    assert {"/synthesize", "/inpaint", "/segment", "/enhance", "/generate"} <= named
+    assert not any(k.startswith("/on_") for k in named), named  # internal UI handlers stay private
+    assert not info["unnamed_endpoints"]
+    params = [p["parameter_name"] for p in info["named_endpoints"]["/inpaint"]["parameters"]]
+    assert params[:2] == ["image", "region"]
+    assert "Studio" in {getattr(b, "label", None) for b in demo.blocks.values()}
+
+
+def test_missing_tab_module_is_skipped(caplog):
+    from medgan.ui.app_builder import build_demo
+
+    caplog.set_level("INFO", logger="medgan.ui.app_builder")
+    demo = build_demo([("Studio", "medgan.ui.studio", "build_studio_tab"),
+                       ("Nope", "medgan.ui.no_such_tab", "build")])
+    labels = {getattr(b, "label", None) for b in demo.blocks.values()}
+    assert "Studio" in labels and "Nope" not in labels
+    assert "no_such_tab" in caplog.text
+
+
+def test_launch_settings_from_environment():
+    from medgan.ui.app_builder import launch_settings, parse_auth
+
+    s = launch_settings({})
+    assert s["server_name"] == "127.0.0.1" and s["server_port"] == 7860 and s["auth"] is None
+    assert s["max_file_size"] and "allowed_paths" not in s
+    s = launch_settings({"MEDGAN_HOST": "0.0.0.0", "GRADIO_SERVER_PORT": "9000", "MEDGAN_AUTH": "a:b, c:d"})
+    assert s["server_name"] == "0.0.0.0" and s["server_port"] == 9000 and s["auth"] == [("a", "b"), ("c", "d")]
+    assert launch_settings({"MEDGAN_PORT": "8001", "GRADIO_SERVER_PORT": "9000"})["server_port"] == 8001
+    with pytest.raises(ValueError, match="user:password"):
+        parse_auth("nopassword")
+
+
+def test_painted_colours_snap_to_the_palette():
+    from medgan.ui.common import PALETTE, label_rgba, snap_labels
+
+    lab = np.zeros((40, 40), np.uint8)
+    lab[5:15, 5:15], lab[20:30, 5:15], lab[5:15, 20:30] = 1, 2, 3
+    layer = label_rgba(lab)
+    assert np.array_equal(snap_labels(layer, lab.shape, 4), lab)
+    # anti-aliased edge: a colour half-way between red and yellow, half transparent → one of the two classes
+    layer[15, 5:15] = (*((np.array(PALETTE[2]) + np.array(PALETTE[3])) // 2), 90)
+    got = snap_labels(layer, lab.shape, 4)
+    assert set(np.unique(got)) <= {0, 1, 2, 3} and set(np.unique(got[15, 5:15])) <= {2, 3}
+    layer[0, 0] = (255, 0, 0, 10)  # nearly transparent speck stays background
+    assert snap_labels(layer, lab.shape, 4)[0, 0] == 0
+
+
+def test_white_brush_marks_the_region_and_keeps_labels_beneath():
+    from medgan.ui.annotate import editor_value, read_editor
+
+    img = np.zeros((32, 48), np.float32)
+    lab = np.zeros((32, 48), np.uint8)
+    lab[:, 24:] = 2
+    value = editor_value(img, lab)
+    value["layers"][0][10:20, 20:30] = (250, 250, 248, 230)  # white, slightly off after compositing
+    value["layers"].insert(0, np.zeros((32, 48, 4), np.uint8))  # an extra empty layer changes nothing
+    labels, region = read_editor(value, (32, 48), 4, previous=lab)
+    assert region.sum() == 100 and region[10:20, 20:30].all()
+    assert np.array_equal(labels, lab)
+
+
+def _load(name: str):
+    from medgan.ui import studio_handlers as H
+    from medgan.ui.common import Session
+
+    out = H.on_example(name, Session())
+    return out[0], out[7]
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_studio_runs_every_task_on_the_embedded_brain(demo, task):
+    from medgan.ui import run_handlers as R
+
+    s, editor = _load(BRAIN)
+    editor["layers"][0][100:150, 90:140] = (255, 255, 255, 255)  # the white brush: a region to inpaint
+    out = R.on_run_slice(s, editor, task, TASKS[task], "", False, 0, 3, 0.5, 1.0)
+    s, original, inp, output, slider, diff, metrics, _fig, _gallery, status = out
+    assert original.shape == output.shape == diff.shape and output.shape[-1] == 3
+    values = metrics.set_index("metric")["value"]
+    assert len(values) and TASKS[task] in status
+    assert s.result["task"] == task and np.isfinite(list(s.result["metrics"].values())).all()
+    if task == "inpainting":
+        assert {"region psnr", "region ssim"} <= set(values.index)
+
+
+def test_studio_exports_readable_files(demo):
+    import nibabel as nib
+    import pydicom
+
+    from medgan.ui import export as E
+    from medgan.ui import run_handlers as R
+
+    s, editor = _load(BRAIN)
+    s = R.on_run_slice(s, editor, "synthesis", "spade_synthesis", "", False, 0, 1, 0.5, 1.0)[0]
+    (png,) = E.on_export_png(s)
+    (nii,) = E.on_export_nifti(s)
+    dcm = E.on_export_dicom(s)
+    (csv,) = E.on_export_csv(s)
+    img = nib.load(nii)
+    assert img.shape[:2] == (256, 256) and np.isfinite(img.get_fdata()).all()
+    ds = pydicom.dcmread(dcm[0])
+    assert "SYNTHETIC" in str(ds.get("ImageComments", "")) + str(ds.get("DerivationDescription", "")).upper()
+    assert "PatientName" not in ds or not str(ds.PatientName)
+    assert "psnr" in Path(csv).read_text() and Path(png).stat().st_size > 0
+
+
+def test_volume_run_and_nifti_keeps_geometry(demo):
+    import nibabel as nib
+
+    from medgan.data import brain_scan
+    from medgan.ui import export as E
+    from medgan.ui import run_handlers as R
+
+    s, editor = _load(BRAIN)
+    s.scan.volume = s.scan.volume[80:84]  # four slices keep the test short
+    s.scan.labels = s.labels = s.scan.labels[80:84]
+    s.index = 1
+    out = R.on_run_volume(s, editor, "segmentation", "unet_segmentation", "", False, 0, 1, 0.5, 1.0,
+                          progress=lambda *a, **k: None)
+    s = out[0]
+    assert s.result["volume_labels"].shape == (4, 256, 256)
+    (nii,) = E.on_export_nifti(s)
+    img = nib.load(nii)
+    assert img.shape == (256, 256, 4)
+    assert np.allclose(img.affine, brain_scan().affine, atol=1e-4)
+
+
+def test_ct_example_windows_and_bad_inputs_are_plain_errors(demo):
+    import gradio as gr
+
+    from medgan.ui import load_view as LV
+    from medgan.ui import run_handlers as R
+    from medgan.ui import studio_handlers as H
+    from medgan.ui.common import Session
+
+    s = H.on_upload([str(ROOT / "assets" / "examples" / "ct_small.dcm")], Session())
+    assert s[3] == "CT soft tissue" and s[0].scan.modality == "CT"
+    assert LV.level_width_for(s[0].scan, "CT lung") == (-600.0, 1500.0)
+    with pytest.raises(gr.Error) as err:
+        H.on_upload([str(ROOT / "README.md")], Session())
+    assert "README.md" in str(err.value) and "/" not in str(err.value).split("README.md")[0]
+    with pytest.raises(gr.Error, match="paint a label map first"):
+        R.on_run_slice(s[0], None, "synthesis", "spade_synthesis", "", False, 0, 1, 40, 400)
+    with pytest.raises(gr.Error, match="paint the region"):
+        R.on_run_slice(s[0], None, "inpainting", "spade_inpainting", "", False, 0, 1, 40, 400)
+    with pytest.raises(gr.Error, match="load a scan first"):
+        R.on_run_slice(Session(), None, "segmentation", "unet_segmentation", "", False, 0, 1, 40, 400)
