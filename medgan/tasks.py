@@ -132,18 +132,6 @@ def _check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     return np.clip(image, 0.0, 1.0)
 
 
-def segment_labels(image: np.ndarray, model: Any) -> np.ndarray:
-    """Label map uint8 (H, W) of a [0, 1] image with a segmentation model."""
-    module, card = resolve(model)
-    size = int(card_value(card, "image_size", 256))
-    sq, info = _fit(image, size)
-    x = _img_tensor(sq)
-    with torch.inference_mode():
-        logits = module(x)
-    lab = logits[0].argmax(0).to(torch.uint8).numpy()
-    return _unfit(lab, info, labels=True).astype(np.uint8)
-
-
 def _dice_metrics(pred: np.ndarray, ref: np.ndarray, names: list[str] | tuple[str, ...] | None,
                   prefix: str = "dice", iou: bool = False) -> dict[str, float]:
     """Dice (and IoU) per foreground class present in either map, plus their mean."""
@@ -171,83 +159,175 @@ def _quality(out: np.ndarray, ref: np.ndarray, prefix: str = "") -> dict[str, fl
     return {f"{prefix}psnr": float(finite_psnr(psnr(out, ref))), f"{prefix}ssim": float(ssim(out, ref))}
 
 
-# --------------------------------------------------------------------------------------------- tasks
-def synthesize(labels: np.ndarray, model: Any, seed: int = 0, reference: np.ndarray | None = None) -> TaskResult:
-    """Label map (H, W) int → image (H, W) in [0, 1]. ``reference``: the real slice the labels came from."""
+# --------------------------------------------------------------------------------------------- jobs
+@dataclass
+class SegCheck:
+    """A label-agreement metric to compute once the segmenter has run: Dice(seg(image), ref) where ``ref`` is a
+    label map, or seg(ref) when ``ref_is_image``."""
+
+    image: np.ndarray
+    ref: np.ndarray
+    ref_is_image: bool = False
+    prefix: str = "dice"
+
+
+@dataclass
+class Job:
+    """One slice prepared for the model: input ``x`` (1, C, S, S) and ``finish(y)`` → TaskResult, where y is the
+    model's output for this slice (1, C', S, S); ``checks`` are filled by ``finish``."""
+
+    x: torch.Tensor
+    finish: Callable[[torch.Tensor], TaskResult]
+    checks: list[SegCheck] = field(default_factory=list)
+
+
+def run_jobs(module: torch.nn.Module, jobs: list[Job], seed: int = 0, metrics: bool = True) -> list[TaskResult]:
+    """One batched forward pass for ``jobs``, then per-slice post-processing and the label-agreement metrics
+    (the segmenter also runs batched)."""
+    torch.manual_seed(int(seed))
+    with torch.inference_mode():
+        y = module(torch.cat([j.x for j in jobs]))
+    results = [j.finish(y[i : i + 1]) for i, j in enumerate(jobs)]
+    seg = segmenter() if metrics else None
+    checks = [(r, c) for r, j in zip(results, jobs) for c in j.checks]
+    if seg is None or not checks:
+        return results
+    images = [c.image for _, c in checks] + [c.ref for _, c in checks if c.ref_is_image]
+    labs = iter(segment_many(images, seg))
+    segs = [next(labs) for _ in checks]
+    names = card_value(seg.card, "label_classes")
+    for (r, c), pred in zip(checks, segs):
+        ref = next(labs) if c.ref_is_image else c.ref
+        r.metrics.update(_dice_metrics(pred, ref, names, prefix=c.prefix))
+    return results
+
+
+def segment_many(images: list[np.ndarray], model: Any, batch: int = 16) -> list[np.ndarray]:
+    """Label maps uint8 (H, W) of [0, 1] images of any sizes, segmented in batches."""
+    module, card = resolve(model)
+    size = int(card_value(card, "image_size", 256))
+    out: list[np.ndarray] = []
+    for start in range(0, len(images), batch):
+        fitted = [_fit(im, size) for im in images[start : start + batch]]
+        x = torch.cat([_img_tensor(sq) for sq, _ in fitted])
+        with torch.inference_mode():
+            lab = module(x).argmax(1).to(torch.uint8).numpy()
+        out += [_unfit(lab[i], info, labels=True).astype(np.uint8) for i, (_, info) in enumerate(fitted)]
+    return out
+
+
+def segment_labels(image: np.ndarray, model: Any) -> np.ndarray:
+    """Label map uint8 (H, W) of a [0, 1] image with a segmentation model."""
+    return segment_many([image], model)[0]
+
+
+def _size(card: Any) -> int:
+    return int(card_value(card, "image_size", 256))
+
+
+def prepare_synthesis(labels: np.ndarray, card: Any, reference: np.ndarray | None = None) -> Job:
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"the label map must be one 2-D slice (H, W), got shape {labels.shape}")
-    module, card = resolve(model)
-    check_task(card, "synthesis")
-    size = int(card_value(card, "image_size", 256))
     k = _num_classes(card)
     labels = np.clip(labels.astype(np.int64), 0, None)
     if labels.max() >= k:
         logger.warning("label values ≥ %d are treated as background", k)
         labels = np.where(labels >= k, 0, labels)
     labels = labels.astype(np.uint8)
-    torch.manual_seed(int(seed))
-    lab_s, info = _fit(labels, size, labels=True)
-    x = _one_hot(lab_s, k)
-    with torch.inference_mode():
-        y = module(x)
-    out = _unfit(_to_unit(y), info)
-    metrics: dict[str, float] = {}
-    seg = segmenter()
-    names = card_value(card, "label_classes")
-    if seg is not None:
-        metrics.update(_dice_metrics(segment_labels(out, seg), labels, names))
-    if reference is not None:
-        metrics.update(_quality(out, _check_image(reference, "reference")))
-    disp = (labels.astype(np.float32) / max(k - 1, 1)).astype(np.float32)
-    return TaskResult(out.astype(np.float32), labels, disp, metrics)
+    ref = None if reference is None else _check_image(reference, "reference")
+    lab_s, info = _fit(labels, _size(card), labels=True)
+    job = Job(_one_hot(lab_s, k), lambda y: y)
+
+    def finish(y: torch.Tensor) -> TaskResult:
+        out = _unfit(_to_unit(y), info)
+        job.checks.append(SegCheck(out, labels))
+        metrics = {} if ref is None else _quality(out, ref)
+        return TaskResult(out, labels, (labels / max(k - 1, 1)).astype(np.float32), metrics)
+
+    job.finish = finish
+    return job
 
 
-def inpaint(image: np.ndarray, region: np.ndarray, model: Any, labels: np.ndarray | None = None,
-            seed: int = 0) -> TaskResult:
-    """Fill ``region`` (bool (H, W), True = missing) of ``image`` (H, W) [0, 1]; outside the region the output
-    equals the input exactly. ``labels`` (H, W) int guide the fill when the model takes them."""
+def prepare_inpainting(image: np.ndarray, region: np.ndarray, card: Any, labels: np.ndarray | None = None) -> Job:
     image = _check_image(image)
     region = np.asarray(region).astype(bool)
     if region.shape != image.shape:
         raise ValueError(f"the region mask is {region.shape[0]}×{region.shape[1]} but the image is "
                          f"{image.shape[0]}×{image.shape[1]}; they must match")
     if not region.any():
-        raise ValueError("the inpainting region is empty: paint the area to fill on the region layer")
-    module, card = resolve(model)
-    check_task(card, "inpainting")
-    size = int(card_value(card, "image_size", 256))
-    in_ch = int(card_value(card, "in_channels", 2 + _num_classes(card)))
-    k = max(in_ch - 2, 0)
+        raise ValueError("the inpainting region is empty: paint the area to fill (white brush) first")
+    size = _size(card)
+    k = max(int(card_value(card, "in_channels", 2 + _num_classes(card))) - 2, 0)
     img_s, info = _fit(image, size)
     m_s = _fit(region.astype(np.float32), size)[0] > 0.25  # area-resized: thin strokes survive shrinking
-    x_img = _img_tensor(img_s)
     mask_t = torch.from_numpy(m_s.astype(np.float32))[None, None]
-    parts = [x_img * (1 - mask_t), mask_t]
+    parts = [_img_tensor(img_s) * (1 - mask_t), mask_t]
+    lab = None if labels is None else np.asarray(labels).astype(np.uint8)
+    if lab is not None and lab.shape != image.shape:
+        raise ValueError("the label map and the image must have the same size")
     if k:
-        if labels is not None:
-            lab = np.asarray(labels).astype(np.int64)
-            if lab.shape != image.shape:
-                raise ValueError("the label map and the image must have the same size")
-            parts.append(_one_hot(_fit(lab, size, labels=True)[0], k))
-        else:
-            parts.append(torch.zeros(1, k, size, size))
-    torch.manual_seed(int(seed))
-    with torch.inference_mode():
-        g = module(torch.cat(parts, 1))
-    fill = _unfit(_to_unit(g), info)
-    out = np.where(region, fill, image).astype(np.float32)
-    metrics = _quality(out, image)
-    inside = _quality_masked(out, image, region)
-    metrics.update(inside)
-    seg = segmenter()
-    if seg is not None:
-        ref = labels if labels is not None else segment_labels(image, seg)
-        metrics.update(_dice_metrics(segment_labels(out, seg), np.asarray(ref).astype(np.uint8),
-                                     card_value(seg.card, "label_classes")))
-    disp = np.where(region, 0.0, image).astype(np.float32)
-    out_labels = None if labels is None else np.asarray(labels).astype(np.uint8)
-    return TaskResult(out, out_labels, disp, metrics)
+        parts.append(_one_hot(_fit(lab, size, labels=True)[0], k) if lab is not None else torch.zeros(1, k, size, size))
+    job = Job(torch.cat(parts, 1), lambda y: y)
+
+    def finish(y: torch.Tensor) -> TaskResult:
+        out = np.where(region, _unfit(_to_unit(y), info), image).astype(np.float32)
+        metrics = _quality(out, image)
+        metrics.update(_quality_masked(out, image, region))
+        job.checks.append(SegCheck(out, lab) if lab is not None else SegCheck(out, image, ref_is_image=True))
+        return TaskResult(out, lab, np.where(region, 0.0, image).astype(np.float32), metrics)
+
+    job.finish = finish
+    return job
+
+
+def prepare_segmentation(image: np.ndarray, card: Any, reference_labels: np.ndarray | None = None) -> Job:
+    image = _check_image(image)
+    ref = None if reference_labels is None else np.asarray(reference_labels).astype(np.uint8)
+    if ref is not None and ref.shape != image.shape:
+        raise ValueError("the reference label map and the image must have the same size")
+    sq, info = _fit(image, _size(card))
+    k = _num_classes(card)
+
+    def finish(y: torch.Tensor) -> TaskResult:
+        labels = _unfit(y[0].argmax(0).to(torch.uint8).numpy(), info, labels=True).astype(np.uint8)
+        metrics = {} if ref is None else _dice_metrics(labels, ref, card_value(card, "label_classes"), iou=True)
+        return TaskResult((labels / max(k - 1, 1)).astype(np.float32), labels, image, metrics)
+
+    return Job(_img_tensor(sq), finish)
+
+
+def prepare_enhancement(image: np.ndarray, card: Any, degradation: str | None = None, degrade: bool = True,
+                        clean: np.ndarray | None = None, seed: int = 0) -> Job:
+    image = _check_image(image)
+    kind = degradation or card_value(card, "degradation") or "denoise"
+    if kind not in corruptions.DEGRADATIONS:
+        raise ValueError(f"unknown degradation {kind!r}; valid: {', '.join(corruptions.DEGRADATIONS)}")
+    if degrade:
+        clean = image
+        clean_s, info = _fit(image, _size(card))
+        deg_s = corruptions.degrade(clean_s, kind, rng=np.random.default_rng(seed))
+        degraded = _unfit(deg_s, info)
+    else:
+        degraded = image
+        deg_s, info = _fit(image, _size(card))
+    if clean is not None:
+        clean = _check_image(clean, "clean image")
+        if clean.shape != image.shape:
+            raise ValueError("the clean image and the input must have the same size")
+
+    def finish(y: torch.Tensor) -> TaskResult:
+        out = _unfit(_to_unit(y), info)
+        metrics: dict[str, float] = {}
+        if clean is not None:
+            q_out, q_in = _quality(out, clean), _quality(degraded, clean, "input ")
+            metrics.update(q_out)
+            metrics.update(q_in)
+            metrics["psnr gain"] = q_out["psnr"] - q_in["input psnr"]
+            metrics["ssim gain"] = q_out["ssim"] - q_in["input ssim"]
+        return TaskResult(out, None, degraded.astype(np.float32), metrics)
+
+    return Job(_img_tensor(deg_s), finish)
 
 
 def _quality_masked(out: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> dict[str, float]:
@@ -256,21 +336,28 @@ def _quality_masked(out: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> dict[
             "region ssim": float(ssim(out, ref, mask=mask))}
 
 
+# --------------------------------------------------------------------------------------------- tasks
+def _one(task: str, model: Any, prepare: Callable[[Any], Job], seed: int = 0) -> TaskResult:
+    module, card = resolve(model)
+    check_task(card, task)
+    return run_jobs(module, [prepare(card)], seed)[0]
+
+
+def synthesize(labels: np.ndarray, model: Any, seed: int = 0, reference: np.ndarray | None = None) -> TaskResult:
+    """Label map (H, W) int → image (H, W) in [0, 1]. ``reference``: the real slice the labels came from."""
+    return _one("synthesis", model, lambda card: prepare_synthesis(labels, card, reference), seed)
+
+
+def inpaint(image: np.ndarray, region: np.ndarray, model: Any, labels: np.ndarray | None = None,
+            seed: int = 0) -> TaskResult:
+    """Fill ``region`` (bool (H, W), True = missing) of ``image`` (H, W) [0, 1]; outside the region the output
+    equals the input exactly. ``labels`` (H, W) int guide the fill when the model takes them."""
+    return _one("inpainting", model, lambda card: prepare_inpainting(image, region, card, labels), seed)
+
+
 def segment(image: np.ndarray, model: Any, reference_labels: np.ndarray | None = None) -> TaskResult:
     """Image (H, W) [0, 1] → label map; ``output`` is the label map scaled to [0, 1] for display."""
-    image = _check_image(image)
-    module, card = resolve(model)
-    check_task(card, "segmentation")
-    labels = segment_labels(image, _Loaded(module, card))
-    k = _num_classes(card)
-    metrics: dict[str, float] = {}
-    if reference_labels is not None:
-        ref = np.asarray(reference_labels)
-        if ref.shape != image.shape:
-            raise ValueError("the reference label map and the image must have the same size")
-        metrics.update(_dice_metrics(labels, ref.astype(np.uint8), card_value(card, "label_classes"), iou=True))
-    out = (labels.astype(np.float32) / max(k - 1, 1)).astype(np.float32)
-    return TaskResult(out, labels, image, metrics)
+    return _one("segmentation", model, lambda card: prepare_segmentation(image, card, reference_labels))
 
 
 def enhance(image: np.ndarray, model: Any, degradation: str | None = None, degrade: bool = True,
@@ -281,35 +368,8 @@ def enhance(image: np.ndarray, model: Any, degradation: str | None = None, degra
     default the card's) and restored, and metrics compare both with it. degrade=False: ``image`` is already
     degraded (for sr4: already up-sampled to the output grid); ``clean`` (optional) gives the metrics.
     """
-    image = _check_image(image)
-    module, card = resolve(model)
-    check_task(card, "enhancement")
-    size = int(card_value(card, "image_size", 256))
-    kind = degradation or card_value(card, "degradation") or "denoise"
-    if kind not in corruptions.DEGRADATIONS:
-        raise ValueError(f"unknown degradation {kind!r}; valid: {', '.join(corruptions.DEGRADATIONS)}")
-    if degrade:
-        clean = image
-        clean_s, info = _fit(image, size)
-        deg_s = corruptions.degrade(clean_s, kind, rng=np.random.default_rng(seed))
-        degraded = _unfit(deg_s, info)
-    else:
-        degraded = image
-        deg_s, info = _fit(image, size)
-    with torch.inference_mode():
-        y = module(_img_tensor(deg_s))
-    out = _unfit(_to_unit(y), info)
-    metrics: dict[str, float] = {}
-    if clean is not None:
-        clean = _check_image(clean, "clean image")
-        if clean.shape != image.shape:
-            raise ValueError("the clean image and the input must have the same size")
-        q_out, q_in = _quality(out, clean), _quality(degraded, clean, "input ")
-        metrics.update(q_out)
-        metrics.update(q_in)
-        metrics["psnr gain"] = q_out["psnr"] - q_in["input psnr"]
-        metrics["ssim gain"] = q_out["ssim"] - q_in["input ssim"]
-    return TaskResult(out, None, degraded.astype(np.float32), metrics)
+    return _one("enhancement", model,
+                lambda card: prepare_enhancement(image, card, degradation, degrade, clean, seed), seed)
 
 
 def generate(model: Any, n: int = 4, seed: int = 0) -> list[TaskResult]:
@@ -320,21 +380,21 @@ def generate(model: Any, n: int = 4, seed: int = 0) -> list[TaskResult]:
     module, card = resolve(model)
     check_task(card, "generation")
     z_dim = int(card_value(card, "z_dim", 128) or 128)
-    gen = torch.Generator().manual_seed(int(seed))
-    z = torch.randn(int(n), z_dim, generator=gen)
-    with torch.inference_mode():
-        y = module(z)
-    seg = segmenter()
-    names = card_value(card, "label_classes")
-    results = []
+    z = torch.randn(int(n), z_dim, generator=torch.Generator().manual_seed(int(seed)))
+
+    def finish(y: torch.Tensor, job: Job) -> TaskResult:
+        img = ((y[0, 0].clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
+        lab = y[0, 1:].argmax(0).to(torch.uint8).numpy() if y.shape[1] > 1 else None
+        if lab is not None:
+            job.checks.append(SegCheck(img, lab, prefix="label agreement"))
+        return TaskResult(img, lab, img, {})
+
+    jobs = []
     for i in range(int(n)):
-        img = ((y[i, 0].clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
-        lab = y[i, 1:].argmax(0).to(torch.uint8).numpy() if y.shape[1] > 1 else None
-        metrics: dict[str, float] = {}
-        if seg is not None and lab is not None:
-            metrics.update(_dice_metrics(segment_labels(img, seg), lab, names, prefix="label agreement"))
-        results.append(TaskResult(img, lab, img, metrics))
-    return results
+        job = Job(z[i : i + 1], lambda y: y)
+        job.finish = (lambda j: (lambda y: finish(y, j)))(job)
+        jobs.append(job)
+    return run_jobs(module, jobs, seed)
 
 
 TASK_FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -350,76 +410,8 @@ def get_task(name: str) -> Callable[..., Any]:
     return TASK_FUNCTIONS[name]
 
 
-# --------------------------------------------------------------------------------------------- volumes
-@dataclass
-class VolumeResult:
-    """output: float32 (Z, H, W) in [0, 1]; labels: uint8 (Z, H, W) or None; input_display like output;
-    metrics: mean of each per-slice metric; per_slice: the per-slice metric dicts."""
+def run_volume(*args: Any, **kwargs: Any) -> Any:
+    """See :func:`medgan.task_volume.run_volume` (batched over slices)."""
+    from medgan.task_volume import run_volume as _run
 
-    output: np.ndarray
-    labels: np.ndarray | None
-    input_display: np.ndarray
-    metrics: dict[str, float]
-    per_slice: list[dict[str, float]]
-
-
-def unit_volume(scan: Any) -> np.ndarray:
-    """A Scan (or array) → float32 (Z, H, W) in [0, 1]: CT with the soft-tissue window, others by percentiles."""
-    vol = np.asarray(getattr(scan, "volume", scan), dtype=np.float32)
-    if vol.ndim == 2:
-        vol = vol[None]
-    if getattr(scan, "source_format", "") == "embedded" or (vol.min() >= 0 and vol.max() <= 1):
-        return np.clip(vol, 0, 1)
-    try:
-        from medgan.io import auto_window
-
-        return np.clip(np.asarray(auto_window(scan), dtype=np.float32), 0, 1)
-    except Exception:  # windowing helpers not available: robust percentiles
-        lo, hi = np.percentile(vol, [0.5, 99.5])
-        return np.clip((vol - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
-
-
-def run_volume(task: str, scan: Any, model: Any, labels: np.ndarray | None = None,
-               regions: np.ndarray | None = None, seed: int = 0, degradation: str | None = None,
-               progress: Callable[[int, int], None] | None = None) -> VolumeResult:
-    """Run a slice task over every slice of a volume (axis 0).
-
-    scan: a Scan or float32 (Z, H, W) in [0, 1]; labels (Z, H, W) for synthesis (required) and as reference
-    for segmentation / guide for inpainting; regions bool (Z, H, W) for inpainting (slices without a region are
-    copied). progress(done, total) is called after each slice.
-    """
-    if task == "generation":
-        raise ValueError("generation has no input volume; use generate(model, n, seed)")
-    fn = get_task(task)
-    vol = unit_volume(scan)
-    if labels is None and getattr(scan, "labels", None) is not None and task in ("synthesis", "segmentation"):
-        labels = scan.labels
-    if task == "synthesis" and labels is None:
-        raise ValueError("synthesis needs a label map for every slice")
-    if task == "inpainting" and regions is None:
-        raise ValueError("inpainting needs a region mask volume")
-    loaded = _Loaded(*resolve(model))
-    z = vol.shape[0]
-    outs, labs, disps, per = [], [], [], []
-    for i in range(z):
-        lab = None if labels is None else np.asarray(labels[i])
-        if task == "synthesis":
-            r = fn(lab, loaded, seed=seed + i, reference=vol[i])
-        elif task == "inpainting":
-            reg = np.asarray(regions[i]).astype(bool)
-            r = fn(vol[i], reg, loaded, labels=lab, seed=seed + i) if reg.any() else \
-                TaskResult(vol[i], lab, vol[i], {})
-        elif task == "segmentation":
-            r = fn(vol[i], loaded, reference_labels=lab)
-        else:
-            r = fn(vol[i], loaded, degradation=degradation, seed=seed + i)
-        outs.append(r.output)
-        labs.append(r.labels)
-        disps.append(r.input_display if r.input_display is not None else r.output)
-        per.append(r.metrics)
-        if progress is not None:
-            progress(i + 1, z)
-    keys = sorted({k for m in per for k in m})
-    mean = {k: float(np.nanmean([m[k] for m in per if k in m])) for k in keys}
-    out_labels = None if any(x is None for x in labs) else np.stack(labs).astype(np.uint8)
-    return VolumeResult(np.stack(outs), out_labels, np.stack(disps), mean, per)
+    return _run(*args, **kwargs)

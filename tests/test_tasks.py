@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -125,9 +127,39 @@ def test_run_volume_progress(brain):
     bv = load_brain_volume()
     vol, lab = bv.volume[60:66], bv.labels[60:66]
     seen = []
-    res = tasks.run_volume("synthesis", vol, "spade_synthesis", labels=lab, progress=lambda i, n: seen.append((i, n)))
+    res = tasks.run_volume("synthesis", vol, "spade_synthesis", labels=lab, batch=4,
+                           progress=lambda i, n: seen.append((i, n)))
     assert res.output.shape == vol.shape and res.labels.shape == vol.shape
-    assert seen[-1] == (6, 6) and len(seen) == 6
+    assert seen == [(4, 6), (6, 6)]
     assert len(res.per_slice) == 6 and np.isfinite(res.metrics["psnr"])
+    # batching does not change the result: slice 5 equals the single-slice task
+    one = tasks.synthesize(lab[5], "spade_synthesis", reference=vol[5])
+    assert np.allclose(res.output[5], one.output, atol=2e-3)
+    assert res.per_slice[5]["psnr"] == pytest.approx(one.metrics["psnr"], abs=0.05)
     seg = tasks.run_volume("segmentation", vol, "unet_segmentation", labels=lab)
     assert seg.labels.shape == vol.shape and "dice mean" in seg.metrics
+
+
+def test_cli_writes_images_and_metrics(brain, tmp_path, capsys):
+    import csv
+
+    import nibabel as nib
+    import pydicom
+
+    from medgan.cli import main
+
+    out = tmp_path / "res"
+    assert main(["synthesize", "--task", "synthesis", "--slice", "90", "--format", "png,nifti,dicom",
+                 "--out", str(out)]) == 0
+    assert (out / "synthesis_spade_synthesis.png").exists()
+    assert nib.load(out / "synthesis_spade_synthesis.nii.gz").shape[:2] == (256, 256)
+    ds = pydicom.dcmread(out / "synthesis_spade_synthesis.dcm")
+    assert "SYNTHETIC" in (str(ds.get("ImageComments", "")) + str(ds.get("DerivationDescription", ""))).upper()
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert {"psnr", "dice mean"} <= {r["metric"] for r in rows}
+    ct = Path(__file__).resolve().parent.parent / "assets" / "examples" / "mr_emri_10slices.dcm"
+    assert main(["synthesize", "--task", "segmentation", "--input", str(ct), "--volume", "--format", "nifti",
+                 "--out", str(out)]) == 0
+    assert nib.load(out / "segmentation_unet_segmentation.nii.gz").shape == (64, 64, 10)
+    assert main(["synthesize", "--task", "synthesis", "--input", str(ct), "--out", str(out)]) == 2
+    assert "needs a label map" in capsys.readouterr().out

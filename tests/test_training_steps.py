@@ -16,6 +16,12 @@ from medgan.training.steps import StepContext, get_step
 SIZE = 32
 
 
+def _all_pairs() -> list[tuple[str, str]]:
+    from medgan.training.family_generation import generation_archs
+
+    return sorted(PRESETS) + [("generation", a) for a in generation_archs()]
+
+
 def _ctx_and_batch(task: str, arch: str):
     torch.manual_seed(0)
     cfg = make_config(task, arch, SIZE, degradation="denoise" if task == "enhancement" else None)
@@ -25,12 +31,17 @@ def _ctx_and_batch(task: str, arch: str):
     opt = torch.optim.Adam if cfg.optim.optimizer == "adam" else torch.optim.RMSprop
     opt_g = opt(g.parameters(), lr=1e-3)
     opt_d = None if d is None else opt(d.parameters(), lr=1e-3)
-    ctx = StepContext(g, d, opt_g, opt_d, cfg, torch.device("cpu"))
+    ema = None
+    if cfg.family_args.get("ema_decay"):
+        import copy
+
+        ema = copy.deepcopy(g)
+    ctx = StepContext(g, d, opt_g, opt_d, cfg, torch.device("cpu"), extra={"ema": ema} if ema else {})
     batch = BatchSampler(load_slices(cfg.data, "train"), task, cfg.data, 4, seed=0).batch(0)
     return ctx, batch
 
 
-@pytest.mark.parametrize("task,arch", sorted(PRESETS))
+@pytest.mark.parametrize("task,arch", _all_pairs())
 def test_one_step_moves_weights_with_finite_losses(task: str, arch: str) -> None:
     ctx, batch = _ctx_and_batch(task, arch)
     before_g = [p.detach().clone() for p in ctx.generator.parameters()]

@@ -47,6 +47,7 @@ class EvalConfig:
     grid_samples: int = 8
     seed: int = 0
     device: str = "cpu"
+    threads: int = 0                         # torch CPU threads during the run (0 = leave torch's setting)
     generation: bool = True
     conditional: bool = True
     only: tuple[str, ...] = ()               # restrict to these checkpoint names (empty = all)
@@ -61,7 +62,8 @@ def preset(name: str, **overrides: Any) -> EvalConfig:
     if name == "tiny":
         cfg = EvalConfig("tiny", data="phantom", image_size=64, n_samples=16, models="random-init",
                          features="baseline", downstream=DownstreamConfig(base=8, depth=2, steps=6, batch_size=4),
-                         kid_subsets=5, kid_subset_size=8, auc_epochs=2, auc_size=32, grid_samples=4)
+                         kid_subsets=5, kid_subset_size=8, auc_epochs=2, auc_size=32, grid_samples=4,
+                         threads=1)
     elif name == "quick":
         cfg = EvalConfig("quick")
     elif name == "full":

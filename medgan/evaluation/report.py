@@ -160,6 +160,18 @@ def evaluate(cfg: EvalConfig, out_dir: Path, command: str) -> Path:
     """Run the protocol of ``cfg`` and write the report into ``out_dir``; returns the report's path."""
     import torch
 
+    threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)  # tiny models: one thread avoids contention on busy machines
+    try:
+        return _evaluate(cfg, out_dir, command)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _evaluate(cfg: EvalConfig, out_dir: Path, command: str) -> Path:
+    import torch
+
     t0 = time.time()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)

@@ -89,6 +89,11 @@ def read_raster(path: str, limits: ReadLimits, kind: str) -> Scan:
     if size > limits.max_file_bytes:
         raise _fail(path, f"file of {human_bytes(size)} exceeds the limit of {human_bytes(limits.max_file_bytes)}")
     notes: list[str] = []
+    if kind == "png":  # check the declared size from IHDR before the decoder sees it
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+        if len(head) >= 24 and head[12:16] == b"IHDR":
+            _check(path, limits, 1, int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big"), 1, 1)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -110,7 +115,7 @@ def read_raster(path: str, limits: ReadLimits, kind: str) -> Scan:
     except ScanError:
         raise
     except Image.DecompressionBombError as exc:
-        raise _fail(path, f"declared image size is too large ({exc})") from exc
+        raise _fail(path, f"declared image size exceeds the limit of the image decoder ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types on corrupt files
         raise _fail(path, f"is not a readable {kind.upper()} image or is truncated "
                           f"({type(exc).__name__}: {str(exc)[:200]})") from exc

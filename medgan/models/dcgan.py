@@ -19,7 +19,6 @@ from torch import Tensor, nn
 from medgan.models.blocks import init_weights, make_norm, maybe_sn
 
 
-
 def _check_size(image_size: int) -> int:
     """Number of ×2 stages between 4×4 and ``image_size`` (a power of two ≥ 8)."""
     n = int(round(math.log2(image_size))) if image_size > 0 else 0

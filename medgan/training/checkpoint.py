@@ -101,11 +101,11 @@ def load_into(module: nn.Module, state: dict[str, Tensor]) -> None:
 
 
 def save_model(out_dir: Path, generator: nn.Module, discriminator: nn.Module | None, card: dict[str, Any],
-               stem: str = "model") -> Path:
+               stem: str = "model", ema: nn.Module | None = None) -> Path:
     """``out_dir/<stem>.safetensors`` then ``out_dir/<stem>.json`` (card), each atomic."""
     out_dir = Path(out_dir)
     weights = out_dir / f"{stem}.safetensors"
-    atomic_save_tensors(weights, model_tensors(generator, discriminator))
+    atomic_save_tensors(weights, model_tensors(generator, discriminator, ema))
     atomic_write_json(out_dir / f"{stem}.json", card)
     return weights
 

@@ -83,6 +83,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     run: RunConfig = field(default_factory=RunConfig)
     z_dim: int | None = None
+    family_args: dict[str, Any] = field(default_factory=dict)  # family-specific switches (generation)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -95,4 +96,5 @@ class TrainConfig:
             opt["betas"] = tuple(opt["betas"])
         return cls(task=d["task"], arch=d["arch"], family=d["family"], generator=ModelConfig(**d["generator"]),
                    discriminator=ModelConfig(**disc) if disc else None, optim=OptimConfig(**opt),
-                   data=DataConfig(**d.get("data", {})), run=RunConfig(**d.get("run", {})), z_dim=d.get("z_dim"))
+                   data=DataConfig(**d.get("data", {})), run=RunConfig(**d.get("run", {})), z_dim=d.get("z_dim"),
+                   family_args=dict(d.get("family_args", {})))

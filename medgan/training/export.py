@@ -29,7 +29,9 @@ def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
 
     run_dir, dest = Path(run_dir), Path(dest)
     card = json.loads((run_dir / "model.json").read_text())
-    tensors = ckpt.split_prefix(ckpt.load_weights(run_dir / "model.safetensors"), "generator")
+    all_tensors = ckpt.load_weights(run_dir / "model.safetensors")
+    # the EMA generator (when the run kept one) is what gets bundled, stored under "generator."
+    tensors = ckpt.split_prefix(all_tensors, "ema") or ckpt.split_prefix(all_tensors, "generator")
     nbytes = sum(t.numel() * t.element_size() for t in tensors.values())
     dtype = torch.float16 if nbytes > max_bytes * 0.98 else None
     out = {f"generator.{k}": (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
@@ -50,6 +52,9 @@ def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
         card.setdefault("metrics", {})["test"] = evaluate(cfg.task, module, test, torch.device("cpu"))
     card["training_command"] = (card.get("training_command", "") +
                                 f" && python -m medgan.training.export {run_dir} --dest {dest}")
+    if int(card.get("steps", 0)) < cfg.run.steps:  # a time-boxed run stopped early (clean cancel + checkpoint)
+        card["training_note"] = (f"stopped at step {card['steps']} of {cfg.run.steps} by the training time limit; "
+                                 f"add --steps {card['steps']} to reproduce the same number of steps")
     ckpt.atomic_write_json(dest / f"{name}.json", card)
     return weights
 

@@ -5,6 +5,7 @@ events (``metrics.jsonl``), samples, validation, atomic checkpoints, exact resum
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import json
 import logging
@@ -185,6 +186,11 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         discriminator = build_discriminator(cfg.discriminator.name, **cfg.discriminator.args).to(device)
     if cfg.run.init_from and not resume:
         _init_from(cfg, generator, device)
+    ema = None
+    if float(cfg.family_args.get("ema_decay", 0.0)) > 0:
+        ema = copy.deepcopy(generator).eval()
+        for p in ema.parameters():
+            p.requires_grad_(False)
     o = cfg.optim
     opt_g = _optimizer(o.optimizer, generator.parameters(), o.lr_g, o.betas)
     opt_d = None if discriminator is None else _optimizer(o.optimizer, discriminator.parameters(), o.lr_d, o.betas)
@@ -198,11 +204,15 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         ckpt.load_into(generator, ckpt.split_prefix(tensors, "generator"))
         if discriminator is not None:
             ckpt.load_into(discriminator, ckpt.split_prefix(tensors, "discriminator"))
+        if ema is not None:
+            ckpt.load_into(ema, ckpt.split_prefix(tensors, "ema"))
         start = int(ckpt.load_train_state(out, optimizers, schedulers)["step"])
         logger.info("resumed %s at step %d", out, start)
     ddp.broadcast_module(generator, info)
     if discriminator is not None:
         ddp.broadcast_module(discriminator, info)
+    if ema is not None:
+        ddp.broadcast_module(ema, info)
     if info.is_main:
         ckpt.atomic_write_json(out / "config.json", cfg.to_dict())
 
@@ -217,7 +227,8 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     def autocast():
         return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
 
-    ctx = StepContext(generator, discriminator, opt_g, opt_d, cfg, device, ddp.make_sync(info), autocast)
+    ctx = StepContext(generator, discriminator, opt_g, opt_d, cfg, device, ddp.make_sync(info), autocast,
+                      extra={"ema": ema} if ema is not None else {})
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     log.write({"type": "start", "device": device.type, "device_name": name, "total_steps": total,
                "start_step": start, "world_size": info.world})
@@ -230,7 +241,7 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         if not info.is_main:
             return
         card = build_card(cfg, step_done, final_metrics if final_metrics is not None else last_metrics)
-        ckpt.save_model(out, generator, discriminator, card)
+        ckpt.save_model(out, generator, discriminator, card, ema=ema)
         ckpt.save_train_state(out, step_done, optimizers, schedulers)
         log.write({"type": "checkpoint", "step": step_done, "path": "model.safetensors"})
 
@@ -239,11 +250,9 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
             return
         path = out / "samples" / f"step_{step_done:06d}.png"
         if cfg.task == "generation":
-            from medgan.training.steps import STEPS  # the generation family provides its own sampler
-            fn = getattr(STEPS.get("generation"), "sample_grid", None)
-            if fn is None:
-                return
-            fn(ctx, path)
+            from medgan.training.family_generation import write_sample_grid
+
+            write_sample_grid(ctx, path)
         else:
             sample_grid(cfg.task, generator, val_batches[0], device, path)
         ckpt.atomic_write_bytes(out / "samples" / "latest.png", path.read_bytes())

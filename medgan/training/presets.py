@@ -63,10 +63,18 @@ PRESETS: dict[tuple[str, str], PresetFn] = {
 def make_config(task: str, arch: str, image_size: int = 256, num_classes: int = 4, spectral_norm: bool = False,
                 degradation: str | None = None) -> TrainConfig:
     """The preset TrainConfig for ``(task, arch)``; ValueError listing the valid pairs otherwise."""
+    if task == "generation":
+        from medgan.training.family_generation import generation_archs, make_generation_config
+
+        if arch not in generation_archs():
+            raise ValueError(f"no architecture {arch!r} for task 'generation'; valid: {', '.join(generation_archs())}")
+        cfg = make_generation_config(arch, image_size, num_classes)
+        cfg.data.image_size = image_size
+        return cfg
     try:
         fn = PRESETS[(task, arch)]
     except KeyError:
-        valid = ", ".join(f"{t}/{a}" for t, a in sorted(PRESETS))
+        valid = ", ".join(f"{t}/{a}" for t, a in sorted(PRESETS)) + ", generation/<dcgan|lsgan|hingegan|wgangp|stylegan>"
         raise ValueError(f"no architecture {arch!r} for task {task!r}; valid task/arch pairs: {valid}") from None
     cfg = fn(image_size, num_classes, spectral_norm, degradation)
     cfg.data.image_size = image_size

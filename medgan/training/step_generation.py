@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +62,7 @@ def _dcgan(loss: str, summary: str, **step: Any) -> GenerationPreset:
         generator="dcgan", discriminator="dcgan",
         generator_args={"ngf": 16, "norm": "batch", "spectral_norm": False, "upsample": "nearest"},
         discriminator_args={"ndf": 16, "norm": d_norm, "spectral_norm": loss != "wgan"},
-        step=GenerationStepConfig(loss=loss, ema_decay=0.999, **step), summary=summary)
+        step=GenerationStepConfig(loss=loss, **step), summary=summary)
 
 
 GENERATION_PRESETS: dict[str, GenerationPreset] = {
@@ -72,13 +73,13 @@ GENERATION_PRESETS: dict[str, GenerationPreset] = {
         generator="dcgan", discriminator="dcgan",
         generator_args={"ngf": 16, "norm": "batch", "spectral_norm": False, "upsample": "nearest"},
         discriminator_args={"ndf": 16, "norm": "none", "spectral_norm": False},
-        step=GenerationStepConfig(loss="wgan", n_critic=2, gp_weight=10.0, ema_decay=0.999),
+        step=GenerationStepConfig(loss="wgan", n_critic=2, gp_weight=10.0),
         optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5, summary="WGAN-GP (Wasserstein loss, gradient penalty λ=10)"),
     "stylegan": GenerationPreset(
         generator="stylegan", discriminator="stylegan",
         generator_args={"w_dim": 128, "mapping_layers": 4, "channel_base": 1024, "channel_max": 128},
         discriminator_args={"channel_base": 1024, "channel_max": 128},
-        step=GenerationStepConfig(loss="bce", r1_gamma=1.0, ema_decay=0.999),
+        step=GenerationStepConfig(loss="bce", r1_gamma=1.0),
         lr_g=2e-3, lr_d=2e-3, betas=(0.0, 0.99), summary="style-based generator (StyleGAN2-style, R1)"),
 }
 
@@ -162,11 +163,17 @@ def update_ema(ema: nn.Module, g: nn.Module, decay: float) -> None:
         be.copy_(bg)
 
 
+def _no_sync(_module: nn.Module) -> None:
+    return None
+
+
 def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                     real: Tensor, cfg: GenerationStepConfig, ema: nn.Module | None = None,
-                    aug_generator: torch.Generator | None = None) -> dict[str, float]:
-    """One training step on a real batch ``(N, 1 + K, H, W)``. Returns finite-checkable scalar logs:
-    ``d_loss``, ``g_loss``, ``d_real``, ``d_fake`` (mean logits) and ``gp`` / ``r1`` / ``fm`` when enabled."""
+                    aug_generator: torch.Generator | None = None,
+                    sync: Callable[[nn.Module], None] = _no_sync) -> dict[str, float]:
+    """One training step on a real batch ``(N, 1 + K, H, W)``. Returns scalar logs: ``d_loss``, ``g_loss``,
+    ``d_real``, ``d_fake`` (mean logits) and ``gp`` / ``r1`` / ``fm`` when enabled. ``sync(module)`` averages
+    gradients over data-parallel ranks (called between backward and the optimiser step)."""
     adv = get_loss(cfg.loss)
     n = real.shape[0]
     dev = real.device
@@ -197,6 +204,7 @@ def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, op
             logs["r1"] = float(r1.detach())
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        sync(d)
         opt_d.step()
     logs["d_loss"] = float(loss_d.detach())
     logs["d_real"] = float(real_logits.detach().float().mean())
@@ -214,6 +222,7 @@ def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, op
         logs["fm"] = float(fm.detach())
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
+    sync(g)
     opt_g.step()
     logs["g_loss"] = float(loss_g.detach())
     if ema is not None and cfg.ema_decay > 0:

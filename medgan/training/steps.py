@@ -191,6 +191,10 @@ STEPS: dict[str, StepFn] = {
 
 def get_step(family: str) -> StepFn:
     """The step function of ``family``; ValueError listing valid families otherwise."""
+    if family == "generation" and "generation" not in STEPS:
+        from medgan.training.family_generation import generation_step
+
+        STEPS["generation"] = generation_step
     try:
         return STEPS[family]
     except KeyError:

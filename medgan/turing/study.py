@@ -152,17 +152,14 @@ def checkpoint_source(name: str, n: int, seed: int, device: str = "cpu") -> Imag
                 outs.extend(generator_output_to_unit(y[:, 0].float().cpu().numpy()))
                 refs.extend(f"{name} noise #{start + i}" for i in range(k))
         elif task == "synthesis":
-            from medgan.data import NUM_CLASSES, load_brain
+            from medgan.data import load_brain
+            from medgan.tasks import synthesize
 
             data = load_brain("test")
             idx = np.random.default_rng(seed).choice(len(data), size=n, replace=n > len(data))
-            for start in range(0, n, 8):
-                sel = idx[start : start + 8]
-                lab = torch.from_numpy(data.labels[sel].astype(np.int64))
-                x = torch.nn.functional.one_hot(lab, NUM_CLASSES).permute(0, 3, 1, 2).float().to(device)
-                y = loaded.module(x)
-                outs.extend(generator_output_to_unit(y[:, 0].float().cpu().numpy()))
-                refs.extend(f"{name} from test labels z={int(data.slice_index[i])}" for i in sel)
+            for j, i in enumerate(idx):
+                outs.append(synthesize(data.labels[i], name, seed=int(seed) + j).output)
+                refs.append(f"{name} from test labels z={int(data.slice_index[i])} #{j}")
         else:
             raise ValueError(f"checkpoint {name!r} has task {task!r}; Turing studies use generation or synthesis")
     return ImageSource(name=name, truth="generated", images=np.stack(outs).astype(np.float32), refs=tuple(refs))

@@ -18,7 +18,9 @@ from medgan.turing.study_types import StudyOptions
 
 logger = logging.getLogger(__name__)
 PRIVATE = {"api_visibility": "private"}
-REAL_CHOICES = ["Embedded test slices", "Uploaded images", "Server folder"]
+REAL_CHOICES = ["Embedded test slices (20)", "Embedded held-out slices (val + test, 40)",
+                "All embedded slices (134, includes training slices)", "Uploaded images", "Server folder"]
+EMBEDDED_BY_CHOICE = dict(zip(REAL_CHOICES[:3], ("embedded-test", "embedded-heldout", "embedded-all")))
 
 
 def _require(admin: bool | None) -> None:
@@ -32,7 +34,9 @@ def _studies() -> list[str]:
 
 def unlock(password: str) -> tuple:
     if service.check_admin_password(password):
-        return True, gr.Column(visible=True), "Admin unlocked.", gr.Dropdown(choices=_studies())
+        names = _studies()
+        return (True, gr.Column(visible=True), "Admin unlocked.",
+                gr.Dropdown(choices=names, value=names[-1] if names else None))
     return None, gr.Column(visible=False), "⚠️ Wrong admin password.", gr.Dropdown()
 
 
@@ -56,7 +60,7 @@ def create(admin: bool | None, name: str, real_kind: str, files: list | None, fo
         elif real_kind == "Server folder":
             real = st.folder_real(folder or "")
         else:
-            real = st.embedded_real()
+            real = st.embedded_real(EMBEDDED_BY_CHOICE.get(real_kind, "embedded-test"))
         if not ckpts:
             raise StudyError("choose at least one checkpoint to generate images from")
         info = st.create_study(name or "", opts, real=real, generated=list(ckpts), store=service.get_store())
@@ -135,14 +139,14 @@ def write_cards(admin: bool | None, study: str, include_repo: bool) -> str:
 def build_admin(checkpoint_choices: Callable[[], list[str]]) -> None:
     admin = gr.State(None)
     with gr.Row():
-        password = gr.Textbox(label="Admin password", type="password", scale=3)
-        unlock_btn = gr.Button("Unlock", scale=1)
+        password = gr.Textbox(label="Admin password", type="password", scale=3, elem_id="turing-admin-password")
+        unlock_btn = gr.Button("Unlock", scale=1, elem_id="turing-unlock")
     admin_msg = gr.Markdown()
     with gr.Column(visible=False) as panel:
         gr.Markdown("#### New study")
         with gr.Row():
             name = gr.Textbox(label="Study name")
-            real_kind = gr.Radio(REAL_CHOICES, value=REAL_CHOICES[0], label="Real images")
+            real_kind = gr.Radio(REAL_CHOICES, value=REAL_CHOICES[2], label="Real images")
         with gr.Row():
             files = gr.File(label="Uploaded real images", file_count="multiple")
             folder = gr.Textbox(label="Server folder (inside MEDGAN_TURING_REAL_DIR)")

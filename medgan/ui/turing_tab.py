@@ -125,14 +125,14 @@ def _build_reader() -> None:
     with gr.Row():
         study_dd = gr.Dropdown(choices=_open_studies(), label="Study (signed-in readers)", allow_custom_value=False,
                                scale=2)
-        code = gr.Textbox(label="Reader code", placeholder="ABCD-EFGH-JKLM", scale=2)
-        start = gr.Button("Start / resume", variant="primary", scale=1)
-    progress = gr.Markdown()
-    case_html = gr.HTML()
+        code = gr.Textbox(label="Reader code", placeholder="ABCD-EFGH-JKLM", scale=2, elem_id="turing-code")
+        start = gr.Button("Start / resume", variant="primary", scale=1, elem_id="turing-start")
+    progress = gr.Markdown(elem_id="turing-progress")
+    case_html = gr.HTML(elem_id="turing-case")
     token = gr.Textbox(visible="hidden", label="case token")
     position = gr.Number(visible="hidden", label="position")
     with gr.Column(visible=False) as controls:
-        confidence = gr.Radio([1, 2, 3, 4, 5], label="Confidence (1 = guess, 5 = certain)")
+        confidence = gr.Radio([1, 2, 3, 4, 5], label="Confidence (1 = guess, 5 = certain)", elem_id="turing-confidence")
         with gr.Row():
             prev_btn = gr.Button("◀ Previous", visible=False)
             real_btn = gr.Button("Real", variant="primary", elem_id="turing-real")

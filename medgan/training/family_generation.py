@@ -1,0 +1,97 @@
+"""The generation family inside the shared training loop: ``make_generation_config`` (the presets of
+``--task generation``), ``generation_step`` (the loop's ``STEPS["generation"]``) and ``write_sample_grid``.
+
+Architectures: "dcgan", "lsgan", "hingegan", "wgangp" (the same DCGAN conv pair, loss swapped by name) and
+"stylegan". Loss, n_critic, λ_gp, λ_fm and label smoothing come from ``cfg.optim`` (command-line overridable);
+DiffAugment policy and R1 come from :data:`medgan.training.step_generation.GENERATION_PRESETS`. The seed
+augmentations (horizontal flip, ±15° rotation, ±15 px at 256 translation; no vertical flip: an upside-down brain
+is not a sample of the distribution) are applied inside the step, so run without ``--augment``.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from medgan.training.config import ModelConfig, OptimConfig, TrainConfig
+from medgan.training.step_generation import (
+    GENERATION_PRESETS,
+    GenerationStepConfig,
+    augment_batch,
+    get_preset,
+    sample_grid,
+)
+from medgan.training.step_generation import generation_step as core_step
+
+if TYPE_CHECKING:
+    from medgan.training.steps import StepContext
+
+SAMPLE_SEED = 1234
+SAMPLE_COUNT = 16
+
+
+def generation_archs() -> list[str]:
+    """Valid ``--arch`` values for ``--task generation``."""
+    return sorted(GENERATION_PRESETS)
+
+
+def make_generation_config(arch: str, size: int = 64, k: int = 4, spectral_norm: bool = False) -> TrainConfig:
+    """TrainConfig for the generation preset ``arch`` at ``size`` px (``spectral_norm`` adds SN to G)."""
+    p = get_preset(arch)
+    g_args = {"z_dim": p.step.z_dim, "image_size": size, "num_classes": k, **p.generator_args}
+    if spectral_norm and p.generator == "dcgan":
+        g_args["spectral_norm"] = True
+    d_args = {"image_size": size, "in_channels": 1 + k, **p.discriminator_args}
+    s = p.step
+    opt = OptimConfig(optimizer=p.optimizer, lr_g=p.lr_g, lr_d=p.lr_d, betas=p.betas, adv_loss=s.loss,
+                      lambda_gp=s.gp_weight, lambda_fm=s.feature_matching, n_critic=s.n_critic,
+                      label_smoothing=s.label_smoothing, lambda_l1=0.0, lambda_dice=0.0)
+    cfg = TrainConfig("generation", arch, "generation", ModelConfig(p.generator, g_args),
+                      ModelConfig(p.discriminator, d_args), opt, z_dim=p.step.z_dim)
+    cfg.data.batch_size = 16
+    cfg.run.val_every = 0
+    return cfg
+
+
+def step_config(cfg: TrainConfig) -> GenerationStepConfig:
+    """The step switches of a run: the arch preset, with the loss-related fields taken from ``cfg.optim``."""
+    s = get_preset(cfg.arch).step
+    o = cfg.optim
+    s.loss, s.n_critic, s.label_smoothing = o.adv_loss, o.n_critic, o.label_smoothing
+    s.gp_weight = o.lambda_gp if o.adv_loss == "wgan" else 0.0
+    s.feature_matching = o.lambda_fm
+    s.z_dim = cfg.z_dim or s.z_dim
+    return s
+
+
+def generation_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
+    """Loop step: seed augmentations on ``batch["target"]`` (N, 1 + K, H, W), then :func:`generation_step`."""
+    assert ctx.discriminator is not None and ctx.opt_d is not None
+    cfg = ctx.extra.get("generation_step")
+    if cfg is None:
+        cfg = ctx.extra["generation_step"] = step_config(ctx.cfg)
+    real = augment_batch(batch["target"].float())
+    return core_step(ctx.generator, ctx.discriminator, ctx.opt_g, ctx.opt_d, real, cfg, sync=ctx.sync)
+
+
+@torch.no_grad()
+def write_sample_grid(ctx: StepContext, path: Path) -> None:
+    """Write a PNG grid of ``SAMPLE_COUNT`` samples from fixed noise (image beside its label map)."""
+    from PIL import Image
+
+    from medgan.training.checkpoint import atomic_write_bytes
+
+    g = ctx.generator
+    z = torch.randn(SAMPLE_COUNT, ctx.cfg.z_dim or 128, generator=torch.Generator().manual_seed(SAMPLE_SEED))
+    was_training = g.training
+    g.eval()
+    out = g(z.to(ctx.device))
+    g.train(was_training)
+    buf = io.BytesIO()
+    Image.fromarray(sample_grid(out).numpy()).save(buf, format="PNG")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(Path(path), buf.getvalue())
