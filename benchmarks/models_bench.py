@@ -83,7 +83,9 @@ def main() -> int:
     torch.set_num_threads(2)
     reps, train_reps = (2, 1) if a.quick else (5, 2)
     rows = []
-    for task, arch in sorted(PRESETS):
+    from medgan.training.family_generation import generation_archs
+
+    for task, arch in sorted(PRESETS) + [("generation", a) for a in generation_archs()]:
         if a.only and f"{task}/{arch}" not in a.only:
             continue
         try:

@@ -54,7 +54,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # read-only work may opt out of the up-front write lock: conn.execution_options(medgan_read_only=True)
+        if conn.get_execution_options().get("medgan_read_only"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -65,7 +69,8 @@ def get_engine(url: str | None = None) -> Engine:
         if engine is None:
             if url.startswith("sqlite"):
                 engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                                          "check_same_thread": False})
+                                                          "check_same_thread": False},
+                                       pool_size=16, max_overflow=48)
                 _configure_sqlite(engine)
             else:
                 engine = create_engine(url, pool_size=10, max_overflow=40, pool_pre_ping=True)

@@ -83,12 +83,6 @@ def segmenter() -> Any | None:
         return None
 
 
-@dataclass
-class _Loaded:
-    module: torch.nn.Module
-    card: Any
-
-
 # --------------------------------------------------------------------------------------------- geometry
 def _fit(x: np.ndarray, size: int, labels: bool = False) -> tuple[np.ndarray, FitInfo]:
     """(H, W) → (size, size): centred zero padding to a square, then resize (nearest for labels)."""

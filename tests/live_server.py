@@ -62,7 +62,8 @@ class LiveApp:
 
     def start(self) -> None:
         env = os.environ.copy()
-        env.pop("GRADIO_SERVER_PORT", None)
+        for key in ("GRADIO_SERVER_PORT", "GRADIO_SERVER_NAME", "GRADIO_TEMP_DIR"):  # the app derives these
+            env.pop(key, None)
         env.update(self._env)
         if "MEDGAN_HOME" not in self._env:
             self._tmp = tempfile.TemporaryDirectory(prefix="medgan-live-home-")

@@ -84,10 +84,17 @@ def _reference(path: str) -> np.ndarray | None:
                                                   else pydicom.uid.ExplicitVRBigEndian)
             pi = str(ds.get("PhotometricInterpretation", "")).strip()
             spp = int(ds.get("SamplesPerPixel", 1) or 1)
+            kwargs = {}
+            if str(ds.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.50":  # lossy: decoders differ
+                try:
+                    pixel_array(ds, decoding_plugin="pillow", index=0)
+                    kwargs["decoding_plugin"] = "pillow"  # the decoder read_scan prefers
+                except Exception:  # noqa: BLE001
+                    pass
             if spp == 3 and pi in ("YBR_FULL", "YBR_FULL_422"):
-                arr = pixel_array(ds, as_rgb=False)[..., 0].astype(np.float64)
+                arr = pixel_array(ds, as_rgb=False, **kwargs)[..., 0].astype(np.float32)
             else:
-                arr = pixel_array(ds)
+                arr = pixel_array(ds, **kwargs)
                 if pi == "PALETTE COLOR":
                     arr = apply_color_lut(arr, ds)
                     spp = 3
@@ -146,8 +153,11 @@ def test_pydicom_corpus_file(path: str) -> None:
         return
     assert ref is not None, "read_scan loaded a file that pydicom cannot decode"
     assert scan.volume.shape == ref.shape
-    tol = 1e-3 * max(1.0, float(np.abs(ref).max()))
-    np.testing.assert_allclose(scan.volume, ref, atol=tol, rtol=1e-5)
+    ref32 = ref.astype(np.float32)
+    tol = 1e-3 * max(1.0, float(np.abs(ref32).max()))
+    err = np.abs(scan.volume - ref32)
+    worst = np.unravel_index(int(np.argmax(err)), err.shape)
+    assert err[worst] <= tol, f"voxel {worst}: read_scan {scan.volume[worst]} vs pydicom {ref32[worst]} (tol {tol})"
 
 
 NIFTI = sorted(glob.glob(os.path.join(NIBABEL_DATA, "*.nii*")))
@@ -180,3 +190,36 @@ def test_nibabel_nifti_file(path: str) -> None:
     ijk = np.array([c, expected.shape[1] - 1 - r, z, 1.0])
     np.testing.assert_allclose(world, img.affine @ ijk, atol=1e-4)
     assert scan.spacing == pytest.approx(tuple(float(v) for v in img.header.get_zooms()[:3][::-1]), rel=1e-4)
+
+
+# One file per transfer syntax / photometric the issue requires; these must load (decoder plugins present).
+MUST_LOAD = {
+    "JPGExtended.dcm": "JPEG extended (8-bit)",
+    "SC_rgb_jpeg_dcmtk.dcm": "JPEG baseline, YBR_FULL",
+    "JPEG-LL.dcm": "JPEG lossless",
+    "emri_small_jpeg_ls_lossless.dcm": "JPEG-LS lossless",
+    "JPEGLSNearLossless_16.dcm": "JPEG-LS near-lossless, 16-bit",
+    "MR_small_jp2klossless.dcm": "JPEG 2000 lossless",
+    "693_J2KI.dcm": "JPEG 2000 lossy",
+    "MR_small_RLE.dcm": "RLE lossless",
+    "image_dfl.dcm": "deflated explicit VR little endian",
+    "MR_small_bigendian.dcm": "explicit VR big endian",
+    "RG1_UNCI.dcm": "MONOCHROME1",
+    "SC_rgb_16bit.dcm": "16-bit RGB",
+    "US1_UNCR.dcm": "ultrasound RGB",
+    "OT-PAL-8-face.dcm": "palette colour, no transfer syntax in meta",
+    "CT_small.dcm": "signed 16-bit CT with rescale",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUST_LOAD), ids=[f"{k} ({v})" for k, v in sorted(MUST_LOAD.items())])
+def test_required_syntax_loads(name: str) -> None:
+    from pydicom.data import get_testdata_file
+
+    scan = read_scan(get_testdata_file(name))
+    assert scan.volume.size > 0 and np.isfinite(scan.volume).all()
+    ds = pydicom.dcmread(get_testdata_file(name), stop_before_pixels=True, force=True)
+    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+        assert any("MONOCHROME1" in n for n in scan.notes)
+    if int(ds.get("SamplesPerPixel", 1)) == 3 or str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR":
+        assert any("grey" in n for n in scan.notes)

@@ -55,7 +55,7 @@ def test_identical_features_give_zero() -> None:
 def test_kid_unbiased_on_equal_distributions() -> None:
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(2000, 16)), rng.normal(size=(2000, 16))
-    mean, std = kid(a, b, subsets=100, subset_size=200, seed=0)
+    mean, std = kid(a, b, subsets=60, subset_size=200, seed=0)
     assert abs(float(mean)) < 0.5 * float(std)  # zero within the estimator's noise
     # the biased estimator (diagonal kept) would sit clearly above zero
     x, y = torch.from_numpy(a[:200]), torch.from_numpy(b[:200])

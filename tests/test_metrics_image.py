@@ -1,6 +1,6 @@
 """PSNR / SSIM / MS-SSIM against scikit-image on random and real images.
 
-Tolerances: PSNR within 1e-6 dB (both float64 MSE); SSIM within 1e-5 of
+Tolerances: PSNR within 1e-5 dB (float32 squared errors summed in float64); SSIM within 1e-5 of
 ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``
 (our maps are float32)."""
 
@@ -41,7 +41,7 @@ def test_psnr_ssim_match_skimage(which: str, real_pair: tuple[np.ndarray, np.nda
     assert p.shape == s.shape == (len(x),)
     ref_p = np.array([sk_psnr(a, b, data_range=1.0) for a, b in zip(x, y)])
     ref_s = np.array([sk_ssim(a, b, data_range=1.0, **SK) for a, b in zip(x, y)])
-    np.testing.assert_allclose(p, ref_p, atol=1e-6)
+    np.testing.assert_allclose(p, ref_p, atol=1e-5)
     np.testing.assert_allclose(s, ref_s, atol=1e-5)
 
 
@@ -64,7 +64,7 @@ def test_masked_metrics_match_skimage_maps(real_pair: tuple[np.ndarray, np.ndarr
         ref_s = [sk_ssim(a, b, data_range=1.0, full=True, **SK)[1][m].mean() for a, b in zip(x, y)]
         np.testing.assert_allclose(ssim(y, x, mask=m).numpy(), ref_s, atol=1e-5)
         ref_p = [10 * math.log10(1 / np.mean((a[m].astype(np.float64) - b[m]) ** 2)) for a, b in zip(x, y)]
-        np.testing.assert_allclose(psnr(y, x, mask=m).numpy(), ref_p, atol=1e-6)
+        np.testing.assert_allclose(psnr(y, x, mask=m).numpy(), ref_p, atol=1e-5)
     assert ssim_map(y[0], x[0]).shape == x.shape[1:]
 
 

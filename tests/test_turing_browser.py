@@ -72,5 +72,6 @@ def test_reader_completes_study_and_admin_sees_results(tmp_path: Path, artifacts
         pg.locator("#turing-results").click()
         _wait_text(pg, "#turing-summary", "1 readers, 10 scored votes")
         assert "Accuracy" in pg.locator("#turing-summary").inner_text()
+        pg.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4")
         pg.screenshot(path=str(artifacts_dir / "turing_admin_results.png"), full_page=True)
         browser.close()

@@ -145,3 +145,29 @@ def test_authenticated_user_reader(store: TuringStore) -> None:
     a = store.reader_for_user(study.id, "alice")
     assert store.reader_for_user(study.id, "alice").id == a.id
     assert store.reader_for_user(study.id, "bob").id != a.id
+
+
+def test_schema_migrates_on_start(tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    from medgan.turing import schema
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = get_engine(url)
+    TuringStore(engine)
+    # pretend this database was written by schema version 1 (before the reader/case vote index)
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_turing_votes_reader_case"))
+        conn.execute(text("UPDATE turing_meta SET value = '1' WHERE key = 'schema_version'"))
+    schema.forget_schema_cache()
+    TuringStore(engine)
+    names = {ix["name"] for ix in inspect(engine).get_indexes("turing_votes")}
+    assert "ix_turing_votes_reader_case" in names
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM turing_meta")).scalar() == str(schema.SCHEMA_VERSION)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE turing_meta SET value = '999'"))
+    schema.forget_schema_cache()
+    with pytest.raises(RuntimeError, match="newer"):
+        TuringStore(engine)
+    schema.forget_schema_cache()

@@ -126,3 +126,14 @@ def test_bad_inputs_give_readable_errors(client, files, tmp_path):
     with pytest.raises(Exception, match="serves"):
         client.predict(handle_file(str(files / "labels.png")), "unet_segmentation", 0, None, -1,
                        api_name="/synthesize")
+
+
+def test_login_from_environment(tmp_path):
+    from gradio_client import Client
+
+    with LiveApp(env={"MEDGAN_HOME": str(tmp_path), "MEDGAN_AUTH": "alice:s3cret"}) as app:
+        with pytest.raises(Exception):  # noqa: B017 - the client fails in several ways without a login
+            Client(app.url, verbose=False).predict("dcgan_generation", 1, 0, api_name="/generate")
+        names = Client(app.url, auth=("alice", "s3cret"), verbose=False).view_api(
+            print_info=False, return_format="dict")["named_endpoints"]
+        assert "/segment" in names

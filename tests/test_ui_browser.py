@@ -97,3 +97,12 @@ def test_paint_region_and_inpaint(page, artifacts_dir):
     assert "region ssim" in text
     assert "Ran spade_inpainting" in pg.locator("#mg-status").inner_text()
     pg.screenshot(path=str(artifacts_dir / "studio_inpainting.png"), full_page=True)
+
+
+def test_unreadable_upload_shows_a_plain_message(page, tmp_path):
+    junk = tmp_path / "not_a_scan.dcm"
+    junk.write_bytes(b"hello" * 100)
+    page.locator("#mg-upload input[type=file]").set_input_files(str(junk))
+    page.get_by_text("Could not read the uploaded file").first.wait_for()
+    body = page.locator("body").inner_text()
+    assert "not_a_scan.dcm" in body and "Traceback" not in body

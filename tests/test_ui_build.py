@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ def test_launch_settings_from_environment():
     s = launch_settings({"MEDGAN_HOST": "0.0.0.0", "GRADIO_SERVER_PORT": "9000", "MEDGAN_AUTH": "a:b, c:d"})
     assert s["server_name"] == "0.0.0.0" and s["server_port"] == 9000 and s["auth"] == [("a", "b"), ("c", "d")]
     assert launch_settings({"MEDGAN_PORT": "8001", "GRADIO_SERVER_PORT": "9000"})["server_port"] == 8001
+    assert launch_settings({"SPACE_ID": "someone/medgan"})["server_name"] == "0.0.0.0"
     with pytest.raises(ValueError, match="user:password"):
         parse_auth("nopassword")
 
@@ -140,8 +142,9 @@ def test_volume_run_and_nifti_keeps_geometry(demo):
     from medgan.ui import run_handlers as R
 
     s, editor = _load(BRAIN)
-    s.scan.volume = s.scan.volume[80:84]  # four slices keep the test short
-    s.scan.labels = s.labels = s.scan.labels[80:84]
+    # four slices keep the test short (a copy: the loaded example is shared between sessions)
+    s.scan = dataclasses.replace(s.scan, volume=s.scan.volume[80:84], labels=s.scan.labels[80:84])
+    s.labels = s.scan.labels.copy()
     s.index = 1
     out = R.on_run_volume(s, editor, "segmentation", "unet_segmentation", "", False, 0, 1, 0.5, 1.0,
                           progress=lambda *a, **k: None)

@@ -10,7 +10,15 @@ from collections import defaultdict
 import numpy as np
 
 from medgan.io.deid import summary_metadata, template_from
-from medgan.io.dicom_pixels import SEG_SOP_CLASS, check_header, clean_nonfinite, decode, fail, sop_name
+from medgan.io.dicom_pixels import (
+    SEG_SOP_CLASS,
+    check_header,
+    clean_nonfinite,
+    decode,
+    fail,
+    pixel_keyword,
+    sop_name,
+)
 from medgan.io.limits import ReadLimits, human_bytes
 from medgan.io.scan import Scan, ScanError
 
@@ -174,8 +182,9 @@ def _slice_geometry(proj: np.ndarray, positions: list[np.ndarray] | None, iop: n
 
 def _scan(volume: np.ndarray, ds: object, path: str, notes: list[str], iop: np.ndarray | None,
           spacing_rc: tuple[float, float], dz: float, step: np.ndarray, origin: np.ndarray | None,
-          nfiles: int) -> Scan:
-    volume = clean_nonfinite(volume, path, notes)
+          nfiles: int, float_pixels: bool = False) -> Scan:
+    if float_pixels:  # integer pixel data times a finite slope cannot produce NaN/Inf
+        volume = clean_nonfinite(volume, path, notes)
     meta = summary_metadata(ds)
     if nfiles > 1:
         meta["files"] = str(nfiles)
@@ -213,7 +222,8 @@ def read_dicom_file(path: str, limits: ReadLimits, ds: object | None = None) -> 
             proj = proj[order]
             notes.append("frames sorted by position along the slice normal")
     dz, step, origin = _slice_geometry(proj, positions, iop, dz, notes)
-    return _scan(volume, ds, path, notes, iop, spacing_rc, dz, step, origin, 1)
+    return _scan(volume, ds, path, notes, iop, spacing_rc, dz, step, origin, 1,
+                 float_pixels=pixel_keyword(ds) != "PixelData")
 
 
 def _series_key(ds: object) -> str:
@@ -301,4 +311,5 @@ def _assemble(loaded: list[tuple[str, object]], limits: ReadLimits, source: str,
     positions = [k[4] for k in keyed] if have_pos and all(s == 1 for s in sizes) else None
     proj = np.array([k[0] for k in keyed])
     dz, step, origin = _slice_geometry(proj, positions, iop, dz, notes)
-    return _scan(volume, loaded[keyed[0][3]][1], source, notes, iop, spacing_rc, dz, step, origin, len(loaded))
+    return _scan(volume, loaded[keyed[0][3]][1], source, notes, iop, spacing_rc, dz, step, origin, len(loaded),
+                 float_pixels=any(pixel_keyword(ds) != "PixelData" for _, ds in loaded))

@@ -148,6 +148,7 @@ def _fill(ds: object, img: np.ndarray, *, model_name: str, description: str, stu
         del ds.RescaleType  # type: ignore[attr-defined]
     ds.WindowCenter, ds.WindowWidth = f"{(lo + hi) / 2:.6g}", f"{max(hi - lo, 1e-3):.6g}"  # type: ignore[attr-defined]
     ds.PixelData = stored.tobytes()  # type: ignore[attr-defined]
+    ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: model names and descriptions may be non-ASCII  # type: ignore[attr-defined]
     ds.ImageType = ["DERIVED", "SECONDARY"]  # type: ignore[attr-defined]
     ds.BurnedInAnnotation = "NO"  # type: ignore[attr-defined]
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series  # type: ignore[attr-defined]

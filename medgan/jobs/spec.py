@@ -36,8 +36,32 @@ class Hyper:
     n_critic: int = 1
 
 
+def task_archs() -> dict[str, tuple[str, ...]]:
+    """Architectures per task as the training presets define them (the static table when they are missing)."""
+    try:
+        from medgan.training.family_generation import generation_archs
+        from medgan.training.presets import PRESETS
+    except ImportError:
+        return ARCHS
+    out: dict[str, tuple[str, ...]] = {}
+    for task in TASKS:
+        names = list(generation_archs()) if task == "generation" else [a for t, a in PRESETS if t == task]
+        order = {a: i for i, a in enumerate(ARCHS[task])}
+        out[task] = tuple(sorted(names, key=lambda a: (order.get(a, 99), a))) or ARCHS[task]
+    return out
+
+
 def seed_hyper(task: str, arch: str) -> Hyper:
-    """The seed studies' hyper-parameters for ``arch`` serving ``task`` (DESIGN.md)."""
+    """The seed hyper-parameters for ``arch`` serving ``task``: the training preset's, else DESIGN.md's."""
+    try:
+        from medgan.training.presets import make_config
+
+        cfg = make_config(task, arch, 64, degradation="denoise" if task == "enhancement" else None)
+        o = cfg.optim
+        uses_l1 = task != "generation" and cfg.discriminator is not None
+        return Hyper(lr_g=o.lr_g, lr_d=o.lr_d, lambda_l1=o.lambda_l1 if uses_l1 else None, n_critic=o.n_critic)
+    except (ImportError, ValueError, KeyError, TypeError):
+        pass
     if arch == "wgangp":
         return Hyper(lr_g=5e-5, lr_d=5e-5, lambda_l1=100.0 if task == "enhancement" else None, n_critic=5)
     if task == "generation":
@@ -103,7 +127,7 @@ def check_spec(spec: JobSpec) -> JobSpec:
     """Validate and normalise ``spec`` in place; ValueError with a plain-words message when something is wrong."""
     if spec.task not in TASKS:
         raise ValueError(f"unknown task {spec.task!r}; valid: {', '.join(TASKS)}")
-    valid = ARCHS[spec.task]
+    valid = task_archs()[spec.task]
     if spec.arch not in valid:
         raise ValueError(f"architecture {spec.arch!r} does not serve {spec.task}; valid: {', '.join(valid)}")
     if spec.task == "enhancement":

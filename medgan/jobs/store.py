@@ -97,7 +97,7 @@ class JobRecord:
         return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in jobs_table.c.keys()}
+        d = {str(k): getattr(self, str(k)) for k in jobs_table.c.keys()}
         d["progress"] = round(self.progress, 4)
         return d
 

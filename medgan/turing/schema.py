@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy import (
     Boolean,
@@ -25,10 +26,11 @@ from sqlalchemy import (
     UniqueConstraint,
     select,
 )
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = MetaData()
 
 meta = Table(
@@ -108,10 +110,13 @@ votes = Table(
     Column("idempotency_key", String(128), nullable=False, unique=True),
     UniqueConstraint("study_id", "reader_id", "case_id", name="uq_turing_vote"),
     Index("ix_turing_votes_study", "study_id"),
+    Index("ix_turing_votes_reader_case", "reader_id", "case_id"),
 )
 
 # Migrations: version → list of SQL statements bringing the schema from version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    2: ["CREATE INDEX IF NOT EXISTS ix_turing_votes_reader_case ON turing_votes (reader_id, case_id)"],
+}
 
 _READY: set[str] = set()
 _LOCK = threading.Lock()
@@ -123,7 +128,14 @@ def ensure_schema(engine: Engine) -> None:
     with _LOCK:
         if key in _READY:
             return
-        metadata.create_all(engine, checkfirst=True)
+        for attempt in range(3):  # several processes may start at once: the loser of a CREATE race retries
+            try:
+                metadata.create_all(engine, checkfirst=True)
+                break
+            except (OperationalError, ProgrammingError, IntegrityError):
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         with engine.begin() as conn:
             row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
             current = int(row[0]) if row else 0

@@ -7,12 +7,15 @@ on (study, reader, case) and a unique idempotency key, so double clicks and retr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import random
 import secrets
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,6 +24,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, and_, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from medgan.turing import queries as Q
 from medgan.turing.schema import assignments, cases, ensure_schema, readers, studies, votes
 from medgan.turing.study_types import CaseRecord, StudyOptions
 
@@ -105,6 +109,45 @@ def _insert(engine: Engine, table):  # noqa: ANN001, ANN202
     return insert(table)
 
 
+class FairLock:
+    """A first-come, first-served lock (ownership is handed to the oldest waiter), so no writer starves."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+        self._held = False
+
+    def __enter__(self) -> FairLock:
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                return self
+            event = threading.Event()
+            self._waiters.append(event)
+        event.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+
+_WRITE_LOCKS: dict[str, FairLock | contextlib.nullcontext] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(engine: Engine):  # noqa: ANN202
+    """One fair lock per SQLite database per process; a no-op for PostgreSQL."""
+    key = str(engine.url)
+    with _WRITE_LOCKS_GUARD:
+        if key not in _WRITE_LOCKS:
+            _WRITE_LOCKS[key] = FairLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        return _WRITE_LOCKS[key]
+
+
 class TuringStore:
     """All database access of the Turing test. ``engine`` defaults to :func:`medgan.db.get_engine`."""
 
@@ -115,15 +158,27 @@ class TuringStore:
             engine = get_engine()
         self.engine = engine
         self.retries = retries
+        self._write_lock = _write_lock(engine)
+        self._totals_cache: dict[int, tuple[int, int]] = {}
+        self._options_cache: dict[str, StudyOptions] = {}
+        self._vote_insert = _insert(engine, votes).on_conflict_do_nothing().returning(votes.c.id)
         ensure_schema(engine)
 
     # -- plumbing -------------------------------------------------------------------------------------------
+    def _read(self) -> Connection:
+        """A connection for reads (SQLite: a deferred transaction that does not take the write lock)."""
+        return self.engine.connect().execution_options(medgan_read_only=True)
+
     def _tx(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in one write transaction, retrying on lock / serialization failures."""
+        """Run ``fn`` in one write transaction, retrying on lock / serialization failures.
+
+        SQLite: writers of this process also queue on an in-process lock (fair, no busy-wait polling); other
+        processes are kept out by ``BEGIN IMMEDIATE`` and the busy timeout.
+        """
         delay = 0.005
         for attempt in range(self.retries):
             try:
-                with self.engine.begin() as conn:
+                with self._write_lock, self.engine.begin() as conn:
                     return fn(conn)
             except OperationalError as exc:
                 if attempt == self.retries - 1 or not _is_retryable(exc):
@@ -132,6 +187,12 @@ class TuringStore:
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
         raise RuntimeError("unreachable")
+
+    def _options(self, raw: str) -> StudyOptions:
+        opts = self._options_cache.get(raw)
+        if opts is None:
+            opts = self._options_cache[raw] = StudyOptions.from_dict(json.loads(raw))
+        return opts
 
     # -- studies --------------------------------------------------------------------------------------------
     def create_study(self, name: str, options: StudyOptions, records: list[CaseRecord], description: str = "") -> int:
@@ -158,7 +219,7 @@ class TuringStore:
 
     def get_study(self, name_or_id: str | int) -> StudyInfo:
         col = studies.c.id if isinstance(name_or_id, int) else studies.c.name
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(studies).where(col == name_or_id)).mappings().first()
         if row is None:
             raise StudyError(f"no study {name_or_id!r}")
@@ -167,7 +228,7 @@ class TuringStore:
                          description=row["description"], created_at=row["created_at"])
 
     def list_studies(self) -> list[StudyInfo]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             ids = [r[0] for r in conn.execute(select(studies.c.id).order_by(studies.c.id))]
         return [self.get_study(int(i)) for i in ids]
 
@@ -182,14 +243,14 @@ class TuringStore:
 
     def case_table(self, study_id: int) -> list[dict]:
         """Admin/analysis only: case id, key, truth, source, practice."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(cases.c.id, cases.c.case_key, cases.c.truth, cases.c.source,
                                        cases.c.source_ref, cases.c.practice)
                                 .where(cases.c.study_id == study_id).order_by(cases.c.id)).mappings().all()
         return [dict(r) for r in rows]
 
     def case_png(self, case_key: str) -> bytes:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(cases.c.png).where(cases.c.case_key == case_key)).first()
         if row is None:
             raise StudyError(f"no case {case_key!r}")
@@ -237,7 +298,7 @@ class TuringStore:
         return out
 
     def reader(self, reader_id: int) -> Reader:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(readers).where(readers.c.id == reader_id)).mappings().first()
         if row is None:
             raise StudyError("unknown reader")
@@ -245,7 +306,7 @@ class TuringStore:
 
     def reader_by_code(self, name_or_id: str | int, code: str) -> Reader:
         study = self.get_study(name_or_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rid = conn.execute(select(readers.c.id).where(and_(readers.c.study_id == study.id,
                                                                 readers.c.reader_key == hash_code(code)))).first()
         if rid is None:
@@ -254,7 +315,7 @@ class TuringStore:
 
     def reader_by_code_any(self, code: str) -> Reader:
         """The reader holding ``code`` in any open or closed study."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rid = conn.execute(select(readers.c.id).where(readers.c.reader_key == hash_code(code))).first()
         if rid is None:
             raise StudyError("this reader code is not valid (codes look like ABCD-EFGH-JKLM)")
@@ -262,7 +323,7 @@ class TuringStore:
 
     def reader_score(self, reader: Reader) -> tuple[int, int]:
         """(correct, scored) over the reader's non-practice, in-time votes (for the end screen)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(votes.c.vote, cases.c.truth).select_from(votes.join(cases))
                                 .where(and_(votes.c.reader_id == reader.id, cases.c.practice.is_(False),
                                             votes.c.timed_out.is_(False)))).all()
@@ -275,7 +336,7 @@ class TuringStore:
         study = self.get_study(name_or_id)
         key = "user:" + username
         for _ in range(3):
-            with self.engine.connect() as conn:
+            with self._read() as conn:
                 rid = conn.execute(select(readers.c.id).where(and_(readers.c.study_id == study.id,
                                                                     readers.c.reader_key == key))).first()
             if rid is not None:
@@ -287,40 +348,34 @@ class TuringStore:
         raise StudyError("could not register the reader")
 
     # -- reading --------------------------------------------------------------------------------------------
+    def _totals(self, conn: Connection, reader: Reader) -> tuple[int, int]:
+        """(cases, practice cases) of a reader; fixed once assigned, so cached."""
+        got = self._totals_cache.get(reader.id)
+        if got is None:
+            total, n_practice = conn.execute(Q.READER_TOTALS, {"rid": reader.id}).one()
+            got = self._totals_cache[reader.id] = (int(total), int(n_practice or 0))
+        return got
+
     def _serve(self, reader: Reader, position: int | None) -> ServedCase | None:
         def run(conn: Connection) -> tuple | None:
-            total = conn.execute(select(func.count()).select_from(assignments)
-                                 .where(assignments.c.reader_id == reader.id)).scalar_one()
-            j = assignments.outerjoin(votes, and_(votes.c.reader_id == assignments.c.reader_id,
-                                                  votes.c.case_id == assignments.c.case_id))
-            q = (select(assignments.c.id, assignments.c.token, assignments.c.position, assignments.c.served_at,
-                        assignments.c.case_id, votes.c.vote, votes.c.confidence)
-                 .select_from(j).where(assignments.c.reader_id == reader.id))
             if position is None:
-                q = q.where(votes.c.id.is_(None)).order_by(assignments.c.position).limit(1)
+                row = conn.execute(Q.NEXT_UNANSWERED, {"rid": reader.id}).first()
             else:
-                q = q.where(assignments.c.position == position)
-            row = conn.execute(q).first()
+                row = conn.execute(Q.AT_POSITION, {"rid": reader.id, "pos": position}).first()
             if row is None:
                 return None
             served = row.served_at
             if served is None:
                 served = time.time()
-                conn.execute(assignments.update().where(and_(assignments.c.id == row.id,
-                                                             assignments.c.served_at.is_(None)))
-                             .values(served_at=served))
-            case = conn.execute(select(cases.c.png, cases.c.practice).where(cases.c.id == row.case_id)).first()
-            n_practice = conn.execute(select(func.count()).select_from(assignments.join(cases))
-                                      .where(and_(assignments.c.reader_id == reader.id,
-                                                  cases.c.practice.is_(True)))).scalar_one()
-            return (row, served, case, total, n_practice)
+                conn.execute(Q.MARK_SERVED, {"aid": row.id, "now": served})
+            return (row, served, row, *self._totals(conn, reader))
 
         out = self._tx(run)
         if out is None:
             return None
         row, served, case, total, n_practice = out
-        return ServedCase(token=row.token, png=bytes(case.png), position=int(row.position), total=int(total),
-                          n_practice=int(n_practice), practice=bool(case.practice), served_at=float(served),
+        return ServedCase(token=row.token, png=bytes(case.png), position=int(row.position), total=total,
+                          n_practice=n_practice, practice=bool(case.practice), served_at=float(served),
                           previous_vote=row.vote, previous_confidence=row.confidence)
 
     def next_case(self, reader: Reader) -> ServedCase | None:
@@ -333,7 +388,7 @@ class TuringStore:
 
     def progress(self, reader: Reader) -> tuple[int, int]:
         """(answered, total) for a reader."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             total = conn.execute(select(func.count()).select_from(assignments)
                                  .where(assignments.c.reader_id == reader.id)).scalar_one()
             done = conn.execute(select(func.count()).select_from(votes)
@@ -351,46 +406,32 @@ class TuringStore:
         key = idempotency_key or f"{reader.id}:{token}"
 
         def run(conn: Connection) -> VoteResult:
-            st = conn.execute(select(studies.c.status, studies.c.options)
-                              .where(studies.c.id == reader.study_id)).first()
-            if st is None or st.status != "open":
-                raise StudyError("this study is closed and accepts no votes")
-            opts = StudyOptions.from_dict(json.loads(st.options))
-            a = conn.execute(select(assignments.c.case_id, assignments.c.served_at, cases.c.practice, cases.c.truth)
-                             .select_from(assignments.join(cases))
-                             .where(and_(assignments.c.token == token,
-                                         assignments.c.reader_id == reader.id))).first()
+            a = conn.execute(Q.ASSIGNMENT_BY_TOKEN, {"token": token, "rid": reader.id}).first()
             if a is None:
                 raise StudyError("unknown case token for this reader")
+            if a.status != "open":
+                raise StudyError("this study is closed and accepts no votes")
+            opts = self._options(a.options)
             if a.served_at is None:
                 raise StudyError("this case has not been shown yet")
             now = time.time()
             time_ms = int(round((now - a.served_at) * 1000))
             timed_out = bool(opts.time_limit_s and time_ms > opts.time_limit_s * 1000)
+            conf = None if confidence is None else int(confidence)
             values = {"study_id": reader.study_id, "reader_id": reader.id, "case_id": a.case_id, "vote": vote,
-                      "confidence": None if confidence is None else int(confidence), "time_ms": time_ms,
-                      "timed_out": timed_out, "created_at": now, "idempotency_key": key}
-            ins = _insert(self.engine, votes).values(**values).on_conflict_do_nothing().returning(votes.c.id)
-            accepted = conn.execute(ins).first() is not None
+                      "confidence": conf, "time_ms": time_ms, "timed_out": timed_out, "created_at": now,
+                      "updated_at": None, "idempotency_key": key}
+            accepted = conn.execute(self._vote_insert, values).first() is not None
             if not accepted and replace and opts.allow_revisit:
-                res = conn.execute(votes.update().where(and_(votes.c.reader_id == reader.id,
-                                                             votes.c.case_id == a.case_id))
-                                   .values(vote=vote, confidence=values["confidence"], updated_at=now)
-                                   .returning(votes.c.id))
-                accepted = res.first() is not None
+                accepted = conn.execute(Q.REPLACE_VOTE, {"rid": reader.id, "cid": a.case_id, "new_vote": vote,
+                                                         "new_confidence": conf, "now": now}).first() is not None
             if not accepted:
-                old = conn.execute(select(votes.c.time_ms, votes.c.timed_out)
-                                   .where(and_(votes.c.reader_id == reader.id, votes.c.case_id == a.case_id))).first()
+                old = conn.execute(Q.EXISTING_VOTE, {"rid": reader.id, "cid": a.case_id}).first()
                 if old is not None:
                     time_ms, timed_out = old.time_ms, bool(old.timed_out)
-            remaining = conn.execute(
-                select(func.count()).select_from(assignments.outerjoin(
-                    votes, and_(votes.c.reader_id == assignments.c.reader_id,
-                                votes.c.case_id == assignments.c.case_id)))
-                .where(and_(assignments.c.reader_id == reader.id, votes.c.id.is_(None)))).scalar_one()
+            remaining = conn.execute(Q.REMAINING, {"rid": reader.id}).scalar_one()
             if remaining == 0:
-                conn.execute(readers.update().where(and_(readers.c.id == reader.id, readers.c.finished_at.is_(None)))
-                             .values(finished_at=now))
+                conn.execute(Q.MARK_FINISHED, {"rid": reader.id, "now": now})
             return VoteResult(accepted=accepted, time_ms=time_ms, timed_out=timed_out,
                               practice_truth=a.truth if a.practice else None, finished=remaining == 0)
 
@@ -408,12 +449,12 @@ class TuringStore:
              .select_from(j).where(votes.c.study_id == study_id).order_by(votes.c.id))
         if not include_practice:
             q = q.where(cases.c.practice.is_(False))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 
     def reader_table(self, study_id: int) -> list[dict]:
         """Admin only: readers with progress."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(readers.c.id, readers.c.label, readers.c.kind, readers.c.finished_at)
                                 .where(readers.c.study_id == study_id).order_by(readers.c.id)).mappings().all()
             out = []
@@ -427,5 +468,5 @@ class TuringStore:
         q = select(func.count()).select_from(votes)
         if study_id is not None:
             q = q.where(votes.c.study_id == study_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(q).scalar_one())

@@ -1,7 +1,8 @@
 """build_demo(): the app's Blocks, composed from an explicit list of tabs; launch settings from the environment.
 
 Environment variables:
-  MEDGAN_HOST (default 127.0.0.1), MEDGAN_PORT or GRADIO_SERVER_PORT (default 7860),
+  MEDGAN_HOST or GRADIO_SERVER_NAME (default 127.0.0.1; 0.0.0.0 on a Hugging Face Space),
+  MEDGAN_PORT or GRADIO_SERVER_PORT (default 7860),
   MEDGAN_AUTH ("user:pass,user2:pass2"; none = open), MEDGAN_MAX_FILE_SIZE (default "500mb"),
   MEDGAN_QUEUE_SIZE (default 32), MEDGAN_HOME (state; Gradio's temp files go to MEDGAN_HOME/gradio-tmp).
 """
@@ -100,7 +101,8 @@ def launch_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     port = env.get("MEDGAN_PORT") or env.get("GRADIO_SERVER_PORT") or "7860"
     return {
-        "server_name": env.get("MEDGAN_HOST", "127.0.0.1"),
+        "server_name": env.get("MEDGAN_HOST") or env.get("GRADIO_SERVER_NAME")
+        or ("0.0.0.0" if env.get("SPACE_ID") else "127.0.0.1"),  # a Hugging Face Space must listen on all
         "server_port": int(port),
         "auth": parse_auth(env.get("MEDGAN_AUTH")),
         "max_file_size": env.get("MEDGAN_MAX_FILE_SIZE", "500mb"),

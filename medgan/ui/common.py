@@ -134,8 +134,8 @@ def _resize_nearest(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def diff_heatmap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|a - b| as an inferno-like colour map, uint8 RGB (H, W, 3); scaled so 0.5 difference is full scale."""
-    d = np.clip(np.abs(a.astype(np.float32) - b.astype(np.float32)) / 0.5, 0, 1)
+    """|a - b| as an inferno-like colour map, uint8 RGB (H, W, 3); scaled so 0.25 difference is full scale."""
+    d = np.clip(np.abs(a.astype(np.float32) - b.astype(np.float32)) / 0.25, 0, 1)
     stops = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float32)
     x = d * (len(stops) - 1)
     i = np.clip(x.astype(int), 0, len(stops) - 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -38,9 +39,7 @@ def read_upload(files: Any) -> Any:
 
 def example_loaders() -> dict[str, Callable[[], Any]]:
     """Example name → loader. The embedded brain is always there; assets/ adds shipped CT/MR examples."""
-    from medgan.data import brain_scan
-
-    out: dict[str, Callable[[], Any]] = {"Brain MRI volume with labels (embedded)": brain_scan}
+    out: dict[str, Callable[[], Any]] = {"Brain MRI volume with labels (embedded)": _embedded}
     if ASSETS.is_dir():
         for p in sorted(ASSETS.rglob("*")):
             low = p.name.lower()
@@ -50,6 +49,14 @@ def example_loaders() -> dict[str, Callable[[], Any]]:
             if is_scan or (p.is_dir() and any(q.suffix.lower() == ".dcm" for q in p.glob("*.dcm"))):
                 out[f"Example: {p.relative_to(ASSETS)}"] = _reader(p)
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _embedded() -> Any:
+    """The embedded brain scan, read once and shared by every session (never modified in place)."""
+    from medgan.data import brain_scan
+
+    return brain_scan()
 
 
 def _reader(path: Path) -> Callable[[], Any]:

@@ -9,6 +9,7 @@ Named API endpoints for ``gradio_client``: ``/train_start``, ``/train_cancel``, 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import uuid
@@ -22,7 +23,7 @@ from medgan.jobs.data import DataChoiceError, prepare_data, server_root
 from medgan.jobs.progress import Progress, read_progress
 from medgan.jobs.runner import log_tail
 from medgan.jobs.scheduler import get_scheduler, gpu_name
-from medgan.jobs.spec import ARCHS, CPU_SCALE, DEGRADATIONS, GPU_SCALE, TASKS, JobSpec, seed_hyper
+from medgan.jobs.spec import CPU_SCALE, DEGRADATIONS, GPU_SCALE, TASKS, JobSpec, seed_hyper, task_archs
 from medgan.jobs.store import JobRecord
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def _latest_job_id() -> str | None:
 
 # ---------------------------------------------------------------------------------------------- handlers
 def on_task(task: str, arch: str) -> tuple:
-    archs = ARCHS.get(task, ())
+    archs = task_archs().get(task, ())
     arch = arch if arch in archs else (archs[0] if archs else None)
     h = seed_hyper(task, arch) if arch else seed_hyper("synthesis", "pix2pix")
     return (gr.update(choices=list(archs), value=arch), gr.update(visible=task == "enhancement"),
@@ -99,7 +100,7 @@ def on_task(task: str, arch: str) -> tuple:
 
 
 def on_arch(task: str, arch: str) -> tuple:
-    if arch not in ARCHS.get(task, ()):
+    if arch not in task_archs().get(task, ()):
         return (gr.skip(),) * 5
     h = seed_hyper(task, arch)
     return (gr.update(choices=init_choices(task, arch), value=SCRATCH), h.lr_g, h.lr_d,
@@ -187,7 +188,7 @@ def download_model(job_id: str | None) -> list[str] | None:
     from medgan.jobs.publish import checkpoints_dir
 
     src = checkpoints_dir()
-    dest = Path(tempfile.gettempdir()) / "medgan-downloads" / uuid.uuid4().hex
+    dest = Path(os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir()) / "medgan-downloads" / uuid.uuid4().hex
     dest.mkdir(parents=True)
     files = []
     for ext in (".safetensors", ".json"):
@@ -252,7 +253,8 @@ def build_train_tab() -> None:
     """Build the Train tab's components and events inside the current ``gr.Tab``."""
     get_scheduler()  # starts the queue thread; re-adopts or closes jobs left by an earlier server
     d = _defaults()
-    task0, arch0 = "synthesis", ARCHS["synthesis"][0]
+    archs = task_archs()
+    task0, arch0 = "synthesis", archs["synthesis"][0]
     h0 = seed_hyper(task0, arch0)
     sources = ["embedded", "phantoms", "upload"] + (["server"] if server_root() else [])
     with gr.Row():
@@ -260,7 +262,7 @@ def build_train_tab() -> None:
             gr.Markdown("### New training job")
             gr.Markdown(device_note(), elem_id="train-device-note")
             task = gr.Dropdown(list(TASKS), value=task0, label="Task", elem_id="train-task")
-            arch = gr.Dropdown(list(ARCHS[task0]), value=arch0, label="Architecture", allow_custom_value=True,
+            arch = gr.Dropdown(list(archs[task0]), value=arch0, label="Architecture", allow_custom_value=True,
                                elem_id="train-arch")
             degradation = gr.Dropdown(list(DEGRADATIONS), value="denoise", label="Degradation", visible=False)
             init_from = gr.Dropdown(init_choices(task0, arch0), value=SCRATCH, label="Start from (fine-tune)",

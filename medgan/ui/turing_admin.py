@@ -156,7 +156,7 @@ def build_admin(checkpoint_choices: Callable[[], list[str]]) -> None:
             real_fraction = gr.Slider(0, 1, 0.5, step=0.05, label="Real fraction")
             seed = gr.Number(0, label="Seed", precision=0)
             n_practice = gr.Number(0, label="Practice cases", precision=0)
-            time_limit = gr.Number(None, label="Time limit per case (s, empty = none)")
+            time_limit = gr.Number(0, label="Time limit per case (s, 0 = none)")
         with gr.Row():
             confidence = gr.Checkbox(True, label="Ask confidence 1–5")
             revisit = gr.Checkbox(False, label="Readers may revisit")

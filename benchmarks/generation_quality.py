@@ -1,0 +1,125 @@
+"""Quality of the bundled unconditional generation checkpoints (DCGAN, LSGAN, WGAN-GP, HingeGAN, StyleGAN).
+
+For each generation checkpoint, from ``--samples`` fixed-seed samples:
+- FD-medgan: Fréchet distance on the encoder features of the bundled ``unet_segmentation`` U-Net, generated
+  images vs the real train slices at the same size (reference line: real test vs real train);
+- label consistency: mean Dice over CSF / GM / WM between the U-Net's segmentation of the generated image and the
+  generated label map (reference: the U-Net on real slices vs their labels at the same size);
+- nearest-train L1: mean L1 ([0, 1] units) from each generated image to its nearest train slice (memorisation
+  check; 0 = copies), and the mean pairwise L1 between generated images (diversity).
+
+``--write`` stores the figures under ``metrics["generation"]`` in each card and writes a sample grid to
+``checkpoints/samples/<name>.png``.
+
+Run: ``OMP_NUM_THREADS=1 python benchmarks/generation_quality.py [--names a b] [--samples 128] [--write]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from medgan.inference import list_cards, load_model  # noqa: E402
+from medgan.metrics.distribution import frechet_distance  # noqa: E402
+from medgan.metrics.features import medgan_features  # noqa: E402
+from medgan.training.step_generation import load_generation_data, sample_grid  # noqa: E402
+
+SEED = 2026
+
+
+@torch.no_grad()
+def segment(seg_model: torch.nn.Module, img01: torch.Tensor, seg_size: int) -> torch.Tensor:
+    """U-Net labels of images (N, 1, S, S) in [0, 1] at the U-Net's size, resampled back to S×S (majority)."""
+    s = img01.shape[-1]
+    out = []
+    for i in range(0, len(img01), 16):
+        x = F.interpolate(img01[i:i + 16], size=(seg_size, seg_size), mode="bilinear", align_corners=False)
+        probs = seg_model(x * 2 - 1).softmax(1)
+        out.append(F.interpolate(probs, size=(s, s), mode="area").argmax(1))
+    return torch.cat(out)
+
+
+def mean_dice(pred: torch.Tensor, target: torch.Tensor, k: int = 4) -> float:
+    """Mean Dice over classes 1..k-1, pooled over the batch."""
+    d = []
+    for c in range(1, k):
+        p, t = pred == c, target == c
+        den = p.sum() + t.sum()
+        if den > 0:
+            d.append(float(2 * (p & t).sum() / den))
+    return sum(d) / max(1, len(d))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--names", nargs="*", default=None)
+    ap.add_argument("--samples", type=int, default=128)
+    ap.add_argument("--write", action="store_true")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    cards = [c for c in list_cards("generation") if a.names is None or c.name in a.names]
+    if not cards:
+        print("no generation checkpoints found")
+        return 1
+    feat = medgan_features("unet_segmentation")
+    seg = load_model("unet_segmentation").module
+    seg_size = int(feat.image_size)
+    refs: dict[int, dict] = {}
+    for card in cards:
+        size = int(card.image_size)
+        if size not in refs:
+            train = load_generation_data("train", size)
+            test = load_generation_data("test", size)
+            tr_img = (train[:, :1] + 1) / 2
+            te_img = (test[:, :1] + 1) / 2
+            ref = {"train_img": tr_img, "train_feats": feat(tr_img)}
+            ref["fd_test"] = float(frechet_distance(ref["train_feats"], feat(te_img)))
+            ref["dice_real"] = mean_dice(segment(seg, te_img, seg_size), test[:, 1:].argmax(1))
+            refs[size] = ref
+            print(f"reference @{size}px: FD-medgan(real test vs train) = {ref['fd_test']:.2f}; "
+                  f"label Dice U-Net(real test) vs labels = {ref['dice_real']:.3f}")
+        ref = refs[size]
+        g = load_model(card.name).module
+        z = torch.randn(a.samples, card.z_dim or 128, generator=torch.Generator().manual_seed(SEED))
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            out = torch.cat([g(z[i:i + 32]) for i in range(0, len(z), 32)])
+        ms = (time.perf_counter() - t0) * 1000 / len(z)
+        img = (out[:, :1].clamp(-1, 1) + 1) / 2
+        labels = out[:, 1:].argmax(1)
+        fd = float(frechet_distance(ref["train_feats"], feat(img)))
+        dice = mean_dice(segment(seg, img, seg_size), labels)
+        flat, tr = img.flatten(1), ref["train_img"].flatten(1)
+        nn_l1 = float(torch.cdist(flat, tr, p=1).min(1).values.mean() / flat.shape[1])
+        m = min(64, len(flat))
+        pair = torch.cdist(flat[:m], flat[:m], p=1) / flat.shape[1]
+        div = float(pair.sum() / (m * (m - 1)))
+        res = {"fd_medgan_vs_train": round(fd, 3), "fd_medgan_real_test_vs_train": round(ref["fd_test"], 3),
+               "label_dice_seg_vs_generated": round(dice, 4), "label_dice_real_reference": round(ref["dice_real"], 4),
+               "nearest_train_l1": round(nn_l1, 4), "pairwise_l1": round(div, 4), "samples": a.samples,
+               "feature_extractor": "unet_segmentation encoder (FD-medgan)"}
+        print(f"{card.name:22s} {size}px steps={card.steps:5d} FD-medgan={fd:8.2f} label-Dice={dice:.3f} "
+              f"nearest-train-L1={nn_l1:.4f} pairwise-L1={div:.4f} ({ms:.1f} ms/sample batched, 1 thread)")
+        if a.write and card.bundled:
+            data = json.loads(card.card_path.read_text())
+            data.setdefault("metrics", {})["generation"] = res
+            card.card_path.write_text(json.dumps(data, indent=2) + "\n")
+            from PIL import Image
+
+            grid_dir = card.card_path.parent / "samples"
+            grid_dir.mkdir(exist_ok=True)
+            Image.fromarray(sample_grid(out[:16], cols=8).numpy()).save(grid_dir / f"{card.name}.png", optimize=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
