@@ -3,6 +3,8 @@
 For each generation checkpoint, from ``--samples`` fixed-seed samples:
 - FD-medgan: Fréchet distance on the encoder features of the bundled ``unet_segmentation`` U-Net, generated
   images vs the real train slices at the same size (reference line: real test vs real train);
+- FD-layout: Fréchet distance on the U-Net's class-probability maps average-pooled to 8×8 (where the tissues
+  are; the pooled FD-medgan features are nearly blind to layout at this size);
 - label consistency: mean Dice over CSF / GM / WM between the U-Net's segmentation of the generated image and the
   generated label map (reference: the U-Net on real slices vs their labels at the same size);
 - nearest-train L1: mean L1 ([0, 1] units) from each generated image to its nearest train slice (memorisation
@@ -37,15 +39,20 @@ SEED = 2026
 
 
 @torch.no_grad()
-def segment(seg_model: torch.nn.Module, img01: torch.Tensor, seg_size: int) -> torch.Tensor:
-    """U-Net labels of images (N, 1, S, S) in [0, 1] at the U-Net's size, resampled back to S×S (majority)."""
+def seg_probs(seg_model: torch.nn.Module, img01: torch.Tensor, seg_size: int) -> torch.Tensor:
+    """U-Net class probabilities of images (N, 1, S, S) in [0, 1] (run at the U-Net's size), (N, K, S, S)."""
     s = img01.shape[-1]
     out = []
     for i in range(0, len(img01), 16):
         x = F.interpolate(img01[i:i + 16], size=(seg_size, seg_size), mode="bilinear", align_corners=False)
         probs = seg_model(x * 2 - 1).softmax(1)
-        out.append(F.interpolate(probs, size=(s, s), mode="area").argmax(1))
+        out.append(F.interpolate(probs, size=(s, s), mode="area"))
     return torch.cat(out)
+
+
+def layout_features(probs: torch.Tensor) -> torch.Tensor:
+    """Anatomical layout descriptor: U-Net probabilities average-pooled to 8×8, flattened (N, K·64)."""
+    return F.adaptive_avg_pool2d(probs, 8).flatten(1)
 
 
 def mean_dice(pred: torch.Tensor, target: torch.Tensor, k: int = 4) -> float:
@@ -83,9 +90,13 @@ def main(argv: list[str] | None = None) -> int:
             te_img = (test[:, :1] + 1) / 2
             ref = {"train_img": tr_img, "train_feats": feat(tr_img)}
             ref["fd_test"] = float(frechet_distance(ref["train_feats"], feat(te_img)))
-            ref["dice_real"] = mean_dice(segment(seg, te_img, seg_size), test[:, 1:].argmax(1))
+            te_probs = seg_probs(seg, te_img, seg_size)
+            ref["dice_real"] = mean_dice(te_probs.argmax(1), test[:, 1:].argmax(1))
+            ref["train_layout"] = layout_features(seg_probs(seg, tr_img, seg_size))
+            ref["layout_test"] = float(frechet_distance(ref["train_layout"], layout_features(te_probs)))
             refs[size] = ref
             print(f"reference @{size}px: FD-medgan(real test vs train) = {ref['fd_test']:.2f}; "
+                  f"FD-layout(real test vs train) = {ref['layout_test']:.2f}; "
                   f"label Dice U-Net(real test) vs labels = {ref['dice_real']:.3f}")
         ref = refs[size]
         g = load_model(card.name).module
@@ -97,17 +108,20 @@ def main(argv: list[str] | None = None) -> int:
         img = (out[:, :1].clamp(-1, 1) + 1) / 2
         labels = out[:, 1:].argmax(1)
         fd = float(frechet_distance(ref["train_feats"], feat(img)))
-        dice = mean_dice(segment(seg, img, seg_size), labels)
+        probs = seg_probs(seg, img, seg_size)
+        dice = mean_dice(probs.argmax(1), labels)
+        fd_layout = float(frechet_distance(ref["train_layout"], layout_features(probs)))
         flat, tr = img.flatten(1), ref["train_img"].flatten(1)
         nn_l1 = float(torch.cdist(flat, tr, p=1).min(1).values.mean() / flat.shape[1])
         m = min(64, len(flat))
         pair = torch.cdist(flat[:m], flat[:m], p=1) / flat.shape[1]
         div = float(pair.sum() / (m * (m - 1)))
         res = {"fd_medgan_vs_train": round(fd, 3), "fd_medgan_real_test_vs_train": round(ref["fd_test"], 3),
+               "fd_layout_vs_train": round(fd_layout, 3), "fd_layout_real_test_vs_train": round(ref["layout_test"], 3),
                "label_dice_seg_vs_generated": round(dice, 4), "label_dice_real_reference": round(ref["dice_real"], 4),
                "nearest_train_l1": round(nn_l1, 4), "pairwise_l1": round(div, 4), "samples": a.samples,
                "feature_extractor": "unet_segmentation encoder (FD-medgan)"}
-        print(f"{card.name:22s} {size}px steps={card.steps:5d} FD-medgan={fd:8.2f} label-Dice={dice:.3f} "
+        print(f"{card.name:22s} {size}px steps={card.steps:5d} FD-medgan={fd:7.3f} FD-layout={fd_layout:7.2f} label-Dice={dice:.3f} "
               f"nearest-train-L1={nn_l1:.4f} pairwise-L1={div:.4f} ({ms:.1f} ms/sample batched, 1 thread)")
         if a.write and card.bundled:
             data = json.loads(card.card_path.read_text())

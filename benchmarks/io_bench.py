@@ -87,11 +87,13 @@ def medgan_read(folder: Path) -> np.ndarray:
 
 
 def measure(fns: dict, folder: Path, repeats: int) -> dict[str, tuple[float, float, float, np.ndarray]]:
-    """Per function: (min s, median s, tracemalloc peak MiB, output); runs interleaved to share machine noise."""
+    """Per function: (min s, median s, tracemalloc peak MiB, output); runs interleaved, order rotated."""
     outs = {name: fn(folder) for name, fn in fns.items()}  # warm-up (imports, page cache)
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    names = list(fns)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order: no position bias
+            fn = fns[name]
             t0 = time.perf_counter()
             outs[name] = fn(folder)
             times[name].append(time.perf_counter() - t0)

@@ -45,6 +45,7 @@ def _build(arch: str):
 def test_one_cpu_step_per_variant(arch: str) -> None:
     torch.manual_seed(0)
     p, g, d = _build(arch)
+    p.step.r1_every = 1  # lazy R1 would skip the penalty on some steps
     opt_g, opt_d = make_optimizers(p, g, d)
     g0, d0 = copy.deepcopy(g.state_dict()), copy.deepcopy(d.state_dict())
     logs = generation_step(g, d, opt_g, opt_d, _real_batch(), p.step)

@@ -209,3 +209,12 @@ def test_info_command(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "medgan", "info", str(tmp_path / "nope.dcm")],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 1 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_nifti_ct_guess(tmp_path: Path) -> None:
+    hu = np.full((8, 8, 3), -1024, np.int16)
+    hu[2:6, 2:6] = 1200
+    nib.save(nib.Nifti1Image(hu, np.eye(4)), tmp_path / "ct.nii.gz")
+    nib.save(nib.Nifti1Image(np.abs(hu).astype(np.float32), np.eye(4)), tmp_path / "mr.nii.gz")
+    assert read_scan(tmp_path / "ct.nii.gz").modality == "CT"
+    assert read_scan(tmp_path / "mr.nii.gz").modality == "OT"

@@ -242,3 +242,30 @@ def test_zip_path_traversal_and_bomb(tmp_path: Path) -> None:
     notzip = tmp_path / "broken.zip"
     notzip.write_bytes(b"PK\x03\x04" + b"\0" * 50)
     _expect_error(notzip, "zip")
+
+
+FUZZ_FILES = ["CT_small.dcm", "MR_small_jp2klossless.dcm", "MR_small_RLE.dcm", "emri_small_jpeg_ls_lossless.dcm",
+              "JPGExtended.dcm", "SC_rgb_jpeg_dcmtk.dcm", "image_dfl.dcm", "liver.dcm", "SC_rgb_rle_2frame.dcm"]
+
+
+@pytest.mark.parametrize("name", FUZZ_FILES)
+def test_corrupted_variants_only_raise_scan_error(tmp_path: Path, name: str) -> None:
+    """Truncations and random byte flips (header-heavy) of real files: a Scan or a ScanError, nothing else."""
+    raw = Path(get_testdata_file(name)).read_bytes()
+    rng = np.random.default_rng(sum(name.encode()))
+    variants = [raw[: int(len(raw) * c)] for c in (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 0.999)]
+    for _ in range(40):
+        b = bytearray(raw)
+        for _ in range(int(rng.integers(1, 20))):
+            hi = min(len(b), 3000) if rng.random() < 0.7 else len(b)
+            b[int(rng.integers(0, hi))] = int(rng.integers(0, 256))
+        variants.append(bytes(b))
+    path = tmp_path / "variant.dcm"
+    for v in variants:
+        path.write_bytes(v)
+        try:
+            scan = read_scan(path)
+        except ScanError as exc:
+            assert str(path) in str(exc)
+            continue
+        assert scan.volume.ndim == 3 and np.isfinite(scan.volume).all()

@@ -11,6 +11,8 @@ import torch
 from medgan.models import registry
 from medgan.models.blocks import init_weights
 
+torch.set_num_threads(1)  # the CI machine is shared; one thread avoids oversubscription stalls
+
 K = 4
 SIZES = (32, 64)
 

@@ -15,6 +15,8 @@ from medgan.training.config import TrainConfig
 from medgan.training.loop import train
 from medgan.training.presets import make_config
 
+torch.set_num_threads(1)  # the CI machine is shared; one thread avoids oversubscription stalls
+
 
 def _cfg(out: Path, steps: int, task: str = "synthesis", arch: str = "pix2pix") -> TrainConfig:
     cfg = make_config(task, arch, 32)

@@ -13,6 +13,8 @@ from medgan.training.data import BatchSampler, augment_pair, load_slices
 from medgan.training.presets import PRESETS, make_config
 from medgan.training.steps import StepContext, get_step
 
+torch.set_num_threads(1)  # the CI machine is shared; one thread avoids oversubscription stalls
+
 SIZE = 32
 
 

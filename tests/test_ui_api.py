@@ -109,7 +109,8 @@ def test_enhance_and_generate(client, files):
     _finite(metrics)
     assert {"psnr", "input psnr", "psnr gain"} <= set(metrics)
     paths, metrics = client.predict("dcgan_generation", 3, 7, api_name="/generate")
-    assert len(paths) == 3 and all(Path(p).stat().st_size > 0 for p in paths)
+    assert len(paths) == 6 and all(Path(p).stat().st_size > 0 for p in paths)  # image + label map each
+    assert [Path(p).name for p in paths][:2] == ["sample_00.png", "sample_00_labels.png"]
 
 
 def test_bad_inputs_give_readable_errors(client, files, tmp_path):

@@ -176,3 +176,22 @@ def test_ct_example_windows_and_bad_inputs_are_plain_errors(demo):
         R.on_run_slice(s[0], None, "inpainting", "spade_inpainting", "", False, 0, 1, 40, 400)
     with pytest.raises(gr.Error, match="load a scan first"):
         R.on_run_slice(Session(), None, "segmentation", "unet_segmentation", "", False, 0, 1, 40, 400)
+
+
+def test_label_map_save_and_load_round_trip(demo):
+    import nibabel as nib
+
+    from medgan.ui import studio_handlers as H
+
+    s, editor = _load(BRAIN)
+    before = H.label_slice(s).copy()
+    s, (png, nii) = H.on_save_labels(s, editor)
+    assert nib.load(nii).shape == (256, 256, s.labels.shape[0])
+    s, editor = H.on_clear_labels(s, 0.5, 1.0, editor)
+    assert not H.label_slice(s).any()
+    s, editor = H.on_label_file(png, s, 0.5, 1.0, editor)
+    assert np.array_equal(H.label_slice(s), before)
+    from medgan.ui.annotate import read_editor
+
+    labels, region = read_editor(editor, before.shape, 4)
+    assert np.array_equal(labels, before) and not region.any()

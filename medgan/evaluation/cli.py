@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="report folder (default reports/<name>)")
     parser.add_argument("--name", default=None, help="report name (default: the preset)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:0 (default: the preset's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (1 is fastest on a busy machine; default: the preset's)")
     parser.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     parser.add_argument("--n-samples", type=int, default=None, help="synthetic pairs per GAN")
     parser.add_argument("--steps", type=int, default=None, help="downstream U-Net training steps")
@@ -37,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
     fid = args.fid_weights or os.environ.get("MEDGAN_FID_WEIGHTS")
     try:
         cfg = preset(args.preset, device=args.device, seed=args.seed, n_samples=args.n_samples,
-                     max_test_slices=args.max_test_slices, fid_weights=fid)
+                     max_test_slices=args.max_test_slices, fid_weights=fid, threads=args.threads)
         if args.steps is not None:
             cfg = replace(cfg, downstream=replace(cfg.downstream, steps=args.steps))
         if args.models:

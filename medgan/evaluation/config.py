@@ -2,8 +2,8 @@
 
 - tiny: procedural phantoms at 64 px, random-initialised tiny models from the registry, a few optimisation steps.
   Seconds on a CPU; exercises every code path (used in the test suite). Its numbers mean nothing clinically.
-- quick: the embedded brain data and the bundled checkpoints, N = 400 samples per GAN, downstream U-Nets at
-  128 px with a short schedule. Aims at ≤ 20 minutes on 2 CPU cores.
+- quick: the embedded brain data and the bundled checkpoints, N = 300 samples per GAN, small downstream U-Nets
+  (base 8) at 128 px for 200 steps. Aims at ≤ 20 minutes on 2 otherwise idle CPU cores.
 - full: the empirical study's scale: N = 10 000 samples per GAN, downstream U-Nets at 256 px, long schedules.
   Meant for a GPU.
 """
@@ -32,7 +32,7 @@ class EvalConfig:
     preset: str
     data: str = "brain"                      # "brain" (embedded MNI152) or "phantom"
     image_size: int = 128                    # working size of the generation protocol (downstream U-Net, FD)
-    n_samples: int = 400                     # synthetic pairs per GAN
+    n_samples: int = 300                     # synthetic pairs per GAN
     n_phantoms: tuple[int, int] = (24, 8)    # phantom data only: (train, test)
     phantom_size: int = 64
     models: str = "checkpoints"              # "checkpoints" (bundled + user) or "random-init" (tiny registry models)
@@ -65,7 +65,8 @@ def preset(name: str, **overrides: Any) -> EvalConfig:
                          kid_subsets=5, kid_subset_size=8, auc_epochs=2, auc_size=32, grid_samples=4,
                          threads=1)
     elif name == "quick":
-        cfg = EvalConfig("quick")
+        cfg = EvalConfig("quick", n_samples=300, downstream=DownstreamConfig(base=8, depth=4, steps=200, batch_size=8),
+                         kid_subsets=50, kid_subset_size=100, auc_epochs=20)
     elif name == "full":
         cfg = EvalConfig("full", image_size=256, n_samples=10_000,
                          downstream=DownstreamConfig(base=32, depth=5, steps=6000, batch_size=16),

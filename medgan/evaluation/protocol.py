@@ -110,8 +110,10 @@ def build_context(cfg: EvalConfig, data: EvalData, baseline: nn.Module | None) -
     extra = [inception_features(cfg.fid_weights, cfg.device)] if cfg.fid_weights else []
     ctx = Context(cfg, data, extractor, segmenter, extra)
     for ex in ctx.extractors():
-        ctx.real_feats[ex.fd_name] = ex(data.train_images)
-        ctx.test_feats[ex.fd_name] = ex(data.test_images)
+        if cfg.generation:  # generation compares at the protocol's size: same resampling for real and generated
+            ctx.real_feats[ex.fd_name] = ex(resize_images(data.train_images, size))
+        if cfg.conditional:
+            ctx.test_feats[ex.fd_name] = ex(data.test_images)
     return ctx
 
 
@@ -158,7 +160,7 @@ def run_generation(ctx: Context) -> list[dict[str, Any]]:
     ref = {"section": "generation", "model": "real test slices (reference)", "kind": "reference",
            "n_synthetic": len(data.test_images)}
     for ex in ctx.extractors():
-        ref[ex.fd_name] = float(frechet_distance(ctx.real_feats[ex.fd_name], ctx.test_feats[ex.fd_name]))
+        ref[ex.fd_name] = float(frechet_distance(ctx.real_feats[ex.fd_name], ex(tx)))
     rows.append(ref)
     for entry in models_for("generation", cfg.models, size, cfg.device, cfg.seed, cfg.only):
         t0 = time.time()
@@ -169,8 +171,9 @@ def run_generation(ctx: Context) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"section": "generation", "model": entry.name, "kind": "gan",
                                "family": entry.info.get("family"), "n_real": len(x), "n_synthetic": len(imgs),
                                "sample_size": int(imgs.shape[-1])}
+        sx, sy = resize_images(imgs, size), resize_labels(labs, size)
         for ex in ctx.extractors():
-            feats = ex(imgs)
+            feats = ex(sx)
             row.update(distribution_metrics(ctx.real_feats[ex.fd_name], feats, ex, cfg.kid_subsets,
                                             cfg.kid_subset_size, cfg.seed))
         row["two_sample_auc"] = two_sample_auc(data.train_images, imgs[: len(data.train_images)], seed=cfg.seed,
@@ -178,7 +181,6 @@ def run_generation(ctx: Context) -> list[dict[str, Any]]:
         n_agree = min(len(imgs), 64)
         seg = ctx.segmenter(imgs[:n_agree])
         row["label_agreement_dice"] = _fg_mean(dice_per_class(seg, labs[:n_agree], k))
-        sx, sy = resize_images(imgs, size), resize_labels(labs, size)
         net = train_unet(sx, sy, cfg.downstream, k, seed=cfg.seed, device=cfg.device)
         row["dice_synthetic_only"], per_s = downstream_dice(net, tx, ty, k, cfg.device)
         net = train_unet(torch.cat([x, sx]), torch.cat([y, sy]), cfg.downstream, k, seed=cfg.seed,

@@ -64,7 +64,12 @@ def check_header(ds: object, path: str, limits: ReadLimits, voxels_before: int =
             raise fail(path, f"{name} file holds no pixel data (header only, or the file is truncated)")
         raise fail(path, f"{name} object has no pixel data (it is not an image)")
     rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
-    frames = _int(ds, "NumberOfFrames", 1) or 1
+    frames = _int(ds, "NumberOfFrames", -1)
+    if frames == -1:
+        if ds.get("NumberOfFrames") not in (None, ""):  # type: ignore[attr-defined]
+            raise fail(path, f"NumberOfFrames {ds.get('NumberOfFrames')!r} is not a number")  # type: ignore[attr-defined]
+        frames = 1
+    frames = frames or 1
     spp = _int(ds, "SamplesPerPixel", 1) or 1
     bits = _int(ds, "BitsAllocated", 0 if kw == "PixelData" else 32) or 0
     if kw == "DoubleFloatPixelData":
@@ -123,11 +128,48 @@ def _frame_rescale(ds: object) -> list[tuple[float, float]] | None:
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 
 
+_NATIVE_LE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+
+
+def _native_grey(ds: object, ts: str) -> np.ndarray | None:
+    """Uncompressed little-endian greyscale 8/16/32-bit pixels straight from the buffer (what pydicom's
+    native decoder returns, high bits masked / sign-extended, without its per-call overhead); else None."""
+    if ts not in _NATIVE_LE or "PixelData" not in ds:  # type: ignore[operator]
+        return None
+    spp, bits = _int(ds, "SamplesPerPixel", 1), _int(ds, "BitsAllocated", 0)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()  # type: ignore[attr-defined]
+    if spp != 1 or bits not in (8, 16, 32) or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        return None
+    rows, cols = _int(ds, "Rows", 0) or 0, _int(ds, "Columns", 0) or 0
+    frames = _int(ds, "NumberOfFrames", 1) or 1
+    signed = _int(ds, "PixelRepresentation", 0) == 1
+    stored = _int(ds, "BitsStored", bits) or bits
+    if not 0 < stored <= bits:
+        return None
+    data = ds.PixelData  # type: ignore[attr-defined]
+    count = rows * cols * frames
+    if len(data) < count * bits // 8:
+        return None
+    arr = np.frombuffer(data, dtype=f"<{'i' if signed else 'u'}{bits // 8}", count=count)
+    arr = arr.reshape((frames, rows, cols) if frames > 1 else (rows, cols))
+    if stored < bits:
+        if signed:
+            shift = bits - stored
+            arr = (arr << shift) >> shift
+        else:
+            arr = arr & arr.dtype.type((1 << stored) - 1)
+    return arr
+
+
 def _pixel_array(ds: object, as_rgb: bool) -> np.ndarray:
     """pydicom decode; JPEG baseline goes to Pillow (libjpeg-turbo, ~6× faster) first, then any plugin."""
     from pydicom.pixels import pixel_array
 
     meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    fast = _native_grey(ds, ts)
+    if fast is not None:
+        return fast
     if meta is not None and str(meta.get("TransferSyntaxUID", "")) == JPEG_BASELINE:
         try:
             return pixel_array(ds, as_rgb=as_rgb, decoding_plugin="pillow")  # type: ignore[arg-type]
@@ -166,6 +208,11 @@ def decode(ds: object, path: str, notes: list[str], out: np.ndarray | None = Non
         raise fail(path, f"pixel data could not be decoded ({name}: {msg})") from exc
     except Exception as exc:  # noqa: BLE001 - decoders raise many types on corrupt data
         raise fail(path, f"pixel data could not be decoded ({type(exc).__name__}: {str(exc)[:300]})") from exc
+    except BaseException as exc:  # Rust decoders panic with pyo3 PanicException (a BaseException)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
+        raise fail(path, f"pixel data is corrupt: the decoder failed ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from exc
 
     if photometric == "PALETTE COLOR" and spp == 1:
         try:

@@ -252,10 +252,10 @@ def read_dicom_series(paths: list[str], limits: ReadLimits, source: str) -> Scan
     for p, ds in loaded:
         groups[_series_key(ds)].append((p, ds))
     if len(groups) > 1:
-        desc = "; ".join(
-            f"series …{uid[-12:] or '?'}: {len(items)} file(s), {items[0][1].get('Modality', '?')}, "  # type: ignore[attr-defined]
+        desc = "; ".join(  # no UIDs in messages (PS3.15 treats them as identifying)
+            f"series {i + 1}: {len(items)} file(s), {items[0][1].get('Modality', '?')}, "  # type: ignore[attr-defined]
             f"{items[0][1].get('Rows', '?')}×{items[0][1].get('Columns', '?')}"  # type: ignore[attr-defined]
-            for uid, items in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+            for i, (_, items) in enumerate(sorted(groups.items(), key=lambda kv: -len(kv[1])))
         )
         raise fail(source, f"holds {len(groups)} different series ({desc}); put one series per folder or zip")
     if len(loaded) == 1:

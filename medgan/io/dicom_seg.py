@@ -38,7 +38,9 @@ def read_seg(ds: object, path: str, limits: ReadLimits) -> Scan:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             arr = pixel_array(ds)  # type: ignore[arg-type]
-    except Exception as exc:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001 - includes Rust decoder panics (pyo3 PanicException)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
         raise fail(path, f"segmentation frames could not be decoded ({type(exc).__name__}: {exc})") from exc
     if arr.ndim == 2:
         arr = arr[None]

@@ -112,8 +112,12 @@ def read_nifti(path: str, limits: ReadLimits, volume_index: int = 0) -> Scan:
     meta = {"dimensions": "×".join(map(str, shape)), "data type": str(dtype)}
     if nvol > 1:
         meta["volumes"] = str(nvol)
+    modality = "OT"
+    if volume.size and float(volume.min()) <= -900.0 and float(volume.max()) >= 300.0:
+        modality = "CT"
+        notes.append("modality guessed as CT from Hounsfield-like intensities (NIfTI has no modality field)")
     return Scan(volume=volume, spacing=(float(zooms[2]), float(zooms[1]), float(zooms[0])), affine=aff,
-                orientation="RAS", modality="OT", source_format="nifti", metadata=meta,
+                orientation="RAS", modality=modality, source_format="nifti", metadata=meta,
                 notes=notes, source_path=path)
 
 

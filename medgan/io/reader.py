@@ -6,8 +6,8 @@ import gzip
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 from medgan.io.dicom_pixels import ACCEPTED
 from medgan.io.limits import DEFAULT_LIMITS, ReadLimits
@@ -153,6 +153,13 @@ def read_scan(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike
     Raises :class:`ScanError` (naming the file, what is wrong and what is accepted) on any bad input.
     """
     limits = limits or DEFAULT_LIMITS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # malformed-header chatter from the parsers; problems raise ScanError
+        return _read_scan(path_or_paths, volume_index, limits)
+
+
+def _read_scan(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], volume_index: int,
+               limits: ReadLimits) -> Scan:
     try:
         if isinstance(path_or_paths, (list, tuple)):
             paths = [os.fspath(p) for p in path_or_paths]
@@ -181,7 +188,18 @@ def read_scan(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike
     except ScanError:
         raise
     except RecursionError as exc:
-        raise _fail(str(Path(os.fspath(path_or_paths)) if not isinstance(path_or_paths, (list, tuple))
-                        else path_or_paths[0]), "is nested too deeply to parse (malformed file)") from exc
+        raise _fail(_name(path_or_paths), "is nested too deeply to parse (malformed file)") from exc
     except MemoryError as exc:
-        raise ScanError(f"{path_or_paths}: not enough memory to read this scan; {ACCEPTED}") from exc
+        raise ScanError(f"{_name(path_or_paths)}: not enough memory to read this scan; {ACCEPTED}") from exc
+    except BaseException as exc:  # last line of defence: malformed values surface lazily; Rust decoders panic
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
+        log.debug("unexpected error reading %s", _name(path_or_paths), exc_info=True)
+        raise _fail(_name(path_or_paths), f"is malformed and could not be read ({type(exc).__name__}: "
+                                          f"{str(exc)[:200]})") from exc
+
+
+def _name(path_or_paths: object) -> str:
+    if isinstance(path_or_paths, (list, tuple)):
+        return os.fspath(path_or_paths[0]) if path_or_paths else "(no files)"
+    return os.fspath(path_or_paths)  # type: ignore[call-overload]

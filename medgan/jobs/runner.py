@@ -2,7 +2,7 @@
 
 The worker is ``python -m medgan train <args> --out <dir> [--resume]``, the same command as in a terminal,
 in a new session (so the app's signals and a closed browser do not reach it), with stdout + stderr appended
-to ``<dir>/train.log``. Cancelling writes ``<dir>/STOP`` and sends SIGTERM; the loop finishes its step,
+to ``<dir>/train.log``. Cancelling writes ``<dir>/STOP``; the loop finishes its step,
 writes a checkpoint, records ``end: cancelled`` and exits 0.
 """
 
@@ -76,11 +76,13 @@ def pid_is_worker(pid: int | None, out_dir: str | Path) -> bool:
     return str(out_dir).encode() in cmdline and b"train" in cmdline
 
 
-def request_stop(pid: int | None, out_dir: str | Path) -> None:
-    """Ask the worker to stop after its current step: the STOP file, then SIGTERM if it is alive."""
+def request_stop(pid: int | None, out_dir: str | Path, send_sigterm: bool = False) -> None:
+    """Ask the worker to stop after its current step: the STOP file (safe at any moment, even while the
+    worker is still importing), and SIGTERM only when asked (the loop handles it once it runs; before that a
+    SIGTERM would kill the process)."""
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / "STOP").touch()
-    if pid and pid_is_worker(pid, out_dir):
+    if send_sigterm and pid and pid_is_worker(pid, out_dir):
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:

@@ -32,6 +32,7 @@ class GenerationStepConfig:
     n_critic: int = 1  # discriminator updates per generator update
     gp_weight: float = 0.0  # WGAN-GP gradient penalty λ (10 for WGAN-GP)
     r1_gamma: float = 0.0  # R1 penalty on real samples (StyleGAN)
+    r1_every: int = 1  # lazy R1: applied with probability 1/r1_every, weighted ×r1_every (unbiased)
     label_smoothing: float = 0.0  # one-sided: real target 1 - s
     feature_matching: float = 0.0  # weight of the D-feature L1 term added to the generator loss
     diffaugment: str = "color,translation,cutout"  # "" to disable
@@ -77,9 +78,9 @@ GENERATION_PRESETS: dict[str, GenerationPreset] = {
         optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5, summary="WGAN-GP (Wasserstein loss, gradient penalty λ=10)"),
     "stylegan": GenerationPreset(
         generator="stylegan", discriminator="stylegan",
-        generator_args={"w_dim": 128, "mapping_layers": 4, "channel_base": 1024, "channel_max": 128},
-        discriminator_args={"channel_base": 1024, "channel_max": 128},
-        step=GenerationStepConfig(loss="bce", r1_gamma=1.0),
+        generator_args={"w_dim": 128, "mapping_layers": 4, "channel_base": 512, "channel_max": 64},
+        discriminator_args={"channel_base": 512, "channel_max": 64},
+        step=GenerationStepConfig(loss="bce", r1_gamma=1.0, r1_every=4),
         lr_g=2e-3, lr_d=2e-3, betas=(0.0, 0.99), summary="style-based generator (StyleGAN2-style, R1)"),
 }
 
@@ -188,7 +189,8 @@ def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, op
         with torch.no_grad():
             fake = to_discriminator_input(g(torch.randn(n, cfg.z_dim, device=dev)))
         real_in = aug(real)
-        if cfg.r1_gamma > 0:
+        do_r1 = cfg.r1_gamma > 0 and (cfg.r1_every <= 1 or float(torch.rand(())) < 1.0 / cfg.r1_every)
+        if do_r1:
             real_in = real_in.detach().requires_grad_(True)
         real_logits = d(real_in)
         fake_logits = d(aug(fake))
@@ -197,10 +199,10 @@ def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, op
             gp = gradient_penalty(d, real_in.detach(), aug(fake))
             loss_d = loss_d + cfg.gp_weight * gp
             logs["gp"] = float(gp.detach())
-        if cfg.r1_gamma > 0:
+        if do_r1:
             (grad,) = torch.autograd.grad(real_logits.sum(), real_in, create_graph=True)
             r1 = grad.pow(2).reshape(n, -1).sum(1).mean()
-            loss_d = loss_d + 0.5 * cfg.r1_gamma * r1
+            loss_d = loss_d + 0.5 * cfg.r1_gamma * max(1, cfg.r1_every) * r1
             logs["r1"] = float(r1.detach())
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()

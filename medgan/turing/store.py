@@ -7,17 +7,13 @@ on (study, reader, case) and a unique idempotency key, so double clicks and retr
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import random
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -26,60 +22,19 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from medgan.turing import queries as Q
 from medgan.turing.schema import assignments, cases, ensure_schema, readers, studies, votes
-from medgan.turing.study_types import CaseRecord, StudyOptions
+from medgan.turing.study_types import CaseRecord, Reader, ServedCase, StudyInfo, StudyOptions, VoteResult
+from medgan.turing.txn import insert_for, is_retryable, write_lock
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+__all__ = ["Reader", "ServedCase", "StudyError", "StudyInfo", "TuringStore", "VoteResult", "hash_code", "new_code"]
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 VOTE_VALUES = ("real", "generated")
-_RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
 
 
 class StudyError(ValueError):
     """A request the study cannot accept (unknown study/token, closed study, bad vote)."""
-
-
-@dataclass(frozen=True)
-class StudyInfo:
-    id: int
-    name: str
-    status: str
-    options: StudyOptions
-    description: str
-    created_at: float
-
-
-@dataclass(frozen=True)
-class Reader:
-    id: int
-    study_id: int
-    label: str
-    kind: str
-
-
-@dataclass(frozen=True)
-class ServedCase:
-    """What a reader may see: an opaque token, the canonical PNG, the position; never the truth or source."""
-
-    token: str
-    png: bytes
-    position: int  # 0-based over all of the reader's cases (practice first)
-    total: int
-    n_practice: int
-    practice: bool
-    served_at: float
-    previous_vote: str | None = None
-    previous_confidence: int | None = None
-
-
-@dataclass(frozen=True)
-class VoteResult:
-    accepted: bool  # False when the vote already existed (duplicate / retry)
-    time_ms: int | None
-    timed_out: bool
-    practice_truth: str | None  # only for practice cases (feedback)
-    finished: bool
 
 
 def hash_code(code: str) -> str:
@@ -93,61 +48,6 @@ def new_code() -> str:
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
-def _is_retryable(exc: Exception) -> bool:
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) in _RETRY_SQLSTATES:
-        return True
-    msg = str(orig or exc).lower()
-    return "database is locked" in msg or "database table is locked" in msg or "busy" in msg
-
-
-def _insert(engine: Engine, table):  # noqa: ANN001, ANN202
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
-class FairLock:
-    """A first-come, first-served lock (ownership is handed to the oldest waiter), so no writer starves."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._waiters: deque[threading.Event] = deque()
-        self._held = False
-
-    def __enter__(self) -> FairLock:
-        with self._mutex:
-            if not self._held and not self._waiters:
-                self._held = True
-                return self
-            event = threading.Event()
-            self._waiters.append(event)
-        event.wait()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._mutex:
-            if self._waiters:
-                self._waiters.popleft().set()
-            else:
-                self._held = False
-
-
-_WRITE_LOCKS: dict[str, FairLock | contextlib.nullcontext] = {}
-_WRITE_LOCKS_GUARD = threading.Lock()
-
-
-def _write_lock(engine: Engine):  # noqa: ANN202
-    """One fair lock per SQLite database per process; a no-op for PostgreSQL."""
-    key = str(engine.url)
-    with _WRITE_LOCKS_GUARD:
-        if key not in _WRITE_LOCKS:
-            _WRITE_LOCKS[key] = FairLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-        return _WRITE_LOCKS[key]
-
-
 class TuringStore:
     """All database access of the Turing test. ``engine`` defaults to :func:`medgan.db.get_engine`."""
 
@@ -158,10 +58,10 @@ class TuringStore:
             engine = get_engine()
         self.engine = engine
         self.retries = retries
-        self._write_lock = _write_lock(engine)
+        self._write_lock = write_lock(engine)
         self._totals_cache: dict[int, tuple[int, int]] = {}
         self._options_cache: dict[str, StudyOptions] = {}
-        self._vote_insert = _insert(engine, votes).on_conflict_do_nothing().returning(votes.c.id)
+        self._vote_insert = insert_for(engine, votes).on_conflict_do_nothing().returning(votes.c.id)
         ensure_schema(engine)
 
     # -- plumbing -------------------------------------------------------------------------------------------
@@ -181,7 +81,7 @@ class TuringStore:
                 with self._write_lock, self.engine.begin() as conn:
                     return fn(conn)
             except OperationalError as exc:
-                if attempt == self.retries - 1 or not _is_retryable(exc):
+                if attempt == self.retries - 1 or not is_retryable(exc):
                     raise
                 logger.debug("retrying transaction after %s", exc.orig)
                 time.sleep(delay * (1 + random.random()))
@@ -261,7 +161,7 @@ class TuringStore:
         count = conn.execute(select(func.count()).select_from(readers)
                              .where(readers.c.study_id == study.id)).scalar_one()
         label = f"R{count + 1:02d}" if kind == "code" else reader_key.split(":", 1)[1][:64]
-        row = conn.execute(_insert(self.engine, readers).values(
+        row = conn.execute(insert_for(self.engine, readers).values(
             study_id=study.id, reader_key=reader_key, kind=kind, label=label, created_at=time.time()
         ).on_conflict_do_nothing().returning(readers.c.id)).first()
         if row is None:

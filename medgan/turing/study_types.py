@@ -53,3 +53,45 @@ class CaseRecord:
     practice: bool
     sha256: str
     png: bytes
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    id: int
+    name: str
+    status: str
+    options: StudyOptions
+    description: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Reader:
+    id: int
+    study_id: int
+    label: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class ServedCase:
+    """What a reader may see: an opaque token, the canonical PNG, the position; never the truth or source."""
+
+    token: str
+    png: bytes
+    position: int  # 0-based over all of the reader's cases (practice first)
+    total: int
+    n_practice: int
+    practice: bool
+    served_at: float
+    previous_vote: str | None = None
+    previous_confidence: int | None = None
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    accepted: bool  # False when the vote already existed (duplicate / retry)
+    time_ms: int | None
+    timed_out: bool
+    practice_truth: str | None  # only for practice cases (feedback)
+    finished: bool

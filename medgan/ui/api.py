@@ -136,11 +136,13 @@ def api_enhance(image: Any, model: str, degradation: str, degrade: bool, slice_i
 
 @friendly("generate")
 def api_generate(model: str, n: float, seed: float) -> tuple:
-    """N samples from noise → list of PNGs (image, then its label map with pixel value = class) + metrics."""
+    """N samples from noise → PNGs: each image followed by its label map (pixel value = class) + metrics."""
     results = tasks.generate(model or DEFAULT_MODELS["generation"], n=int(n or 1), seed=int(seed or 0))
     files = []
     for i, r in enumerate(results):
         files.append(_png(to_uint8(r.output), f"sample_{i:02d}.png"))
+        if r.labels is not None:
+            files.append(_png(r.labels.astype(np.uint8), f"sample_{i:02d}_labels.png"))
     keys = sorted({k for r in results for k in r.metrics})
     metrics = {k: float(np.mean([r.metrics[k] for r in results if k in r.metrics])) for k in keys}
     return files, _json(metrics)

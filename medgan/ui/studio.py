@@ -63,7 +63,8 @@ def build_studio_tab() -> None:
                                      height=90, scale=2)
                 with gr.Column(scale=1, min_width=120):
                     save_labels_btn = gr.Button("Save label map", size="sm")
-                    saved_labels = gr.File(label="label map (PNG, value = class)", height=90)
+                    saved_labels = gr.File(label="labels: slice PNG (value = class) + volume NIfTI",
+                                           file_count="multiple", height=90)
         with gr.Column(scale=3, min_width=280, elem_classes=["mg-panel"]):
             gr.Markdown("### 3 · Run")
             task = gr.Radio(list(TASK_LABELS.values()), value=TASK_LABELS["synthesis"], label="Task",

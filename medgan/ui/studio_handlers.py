@@ -194,11 +194,17 @@ def on_label_file(path: str | None, s: Session, level: float, width: float, edit
 
 @friendly("save the label map")
 def on_save_labels(s: Session, editor: dict | None) -> tuple:
+    """The current slice's labels as PNG (pixel value = class) and the whole label volume as NIfTI."""
+    from medgan.io import write_nifti
     from medgan.ui.run_panel import out_dir
 
     need_scan(s)
     commit_editor(s, editor)
     lab = label_slice(s)
-    if lab is None:
+    if lab is None or s.labels is None:
         raise UserError("there is no label map on this slice yet")
-    return s, A.save_label_png(lab, out_dir())
+    folder = out_dir()
+    png = A.save_label_png(lab, folder)
+    nii = write_nifti(folder / "labels.nii.gz", s.labels, np.asarray(s.scan.affine, float), True,
+                      orientation=getattr(s.scan, "orientation", "RAS"))
+    return s, [png, str(nii)]

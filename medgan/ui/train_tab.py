@@ -29,6 +29,7 @@ from medgan.jobs.store import JobRecord
 log = logging.getLogger(__name__)
 
 SCRATCH = "(from scratch)"
+DEFAULT_CLASSES = 4  # the training presets' label classes (background, CSF, grey matter, white matter)
 REFRESH_S = 1.0
 DATA_LABELS = {"embedded": "embedded brain MRI (MNI152)", "phantoms": "procedural phantoms (quick demo)",
                "upload": "upload a zip", "server": "server folder"}
@@ -60,14 +61,15 @@ def init_choices(task: str, arch: str) -> list[str]:
 
 
 def _num_classes(task: str, init_from: str | None) -> int | None:
-    if not init_from or task in ("enhancement",):
+    """Label classes the run will use: the fine-tuned card's, else the training presets' 4 (none for enhancement)."""
+    if task == "enhancement":
         return None
-    for c in _cards(task):
+    for c in _cards(task) if init_from else []:
         name = c.get("name") if isinstance(c, dict) else getattr(c, "name", None)
         if name == init_from:
             classes = c.get("label_classes") if isinstance(c, dict) else getattr(c, "label_classes", None)
-            return len(classes) if classes else None
-    return None
+            return len(classes) if classes else DEFAULT_CLASSES
+    return DEFAULT_CLASSES
 
 
 def device_note() -> str:
@@ -110,7 +112,8 @@ def on_arch(task: str, arch: str) -> tuple:
 def start_job(task: str, arch: str, degradation: str | None, init_from: str | None, data_source: str,
               upload: str | None, server_folder: str | None, steps: float, batch_size: float, lr_g: float,
               lr_d: float, lambda_l1: float, n_critic: float, image_size: Any, augment: bool,
-              spectral_norm: bool, device: str, seed: float, name: str | None) -> tuple[str, Any]:
+              spectral_norm: bool, device: str, seed: float, name: str | None,
+              ckpt_every: float | None = 0) -> tuple[str, Any]:
     """Validate the form and the data, then queue the job. Returns (message, job id)."""
     init = None if not init_from or init_from == SCRATCH else init_from
     try:
@@ -123,7 +126,7 @@ def start_job(task: str, arch: str, degradation: str | None, init_from: str | No
                        lambda_l1=lambda_l1 if lambda_l1 is not None else None, n_critic=int(n_critic or 1),
                        image_size=int(image_size or 0), augment=bool(augment),
                        spectral_norm=bool(spectral_norm), device=device or "auto", seed=int(seed or 0),
-                       name=(name or "").strip())
+                       name=(name or "").strip(), ckpt_every=int(ckpt_every or 0) or None)
         if seed_hyper(task, arch).lambda_l1 is None:
             spec.lambda_l1 = None
         job = get_scheduler().submit(spec)
@@ -270,7 +273,7 @@ def build_train_tab() -> None:
             data_source = gr.Radio([(DATA_LABELS[s], s) for s in sources], value="embedded", label="Data",
                                    elem_id="train-data")
             upload = gr.File(label="Zip of PNG pairs (images/ + masks/) or NIfTI image + label pairs (ACDC)",
-                             file_types=[".zip"], type="filepath", elem_id="train-upload")
+                             file_types=[".zip"], type="filepath", elem_id="train-upload", visible=False)
             server_folder = gr.Dropdown(_server_choices(), label="Server folder", visible=bool(server_root()),
                                         allow_custom_value=True)
             with gr.Accordion("Hyper-parameters (seed defaults)", open=False):
@@ -291,6 +294,7 @@ def build_train_tab() -> None:
                     device = gr.Radio(["auto", "cpu", "cuda"] if gpu_name() else ["auto", "cpu"], value="auto",
                                       label="Device")
                     seed = gr.Number(0, label="Seed", precision=0)
+                    ckpt_every = gr.Number(0, label="Checkpoint every N steps (0 = auto)", precision=0, minimum=0)
             name = gr.Textbox(label="Model name (optional)", placeholder="e.g. spade_synthesis_my_scans",
                               elem_id="train-name")
             start = gr.Button("Start training", variant="primary", elem_id="train-start")
@@ -320,11 +324,12 @@ def build_train_tab() -> None:
     task.change(on_task, [task, arch], [arch, degradation, init_from, lr_g, lr_d, lambda_l1, n_critic],
                 api_visibility="private")
     arch.change(on_arch, [task, arch], [init_from, lr_g, lr_d, lambda_l1, n_critic], api_visibility="private")
-    data_source.change(lambda s: gr.update(visible=s == "server" and bool(server_root())), data_source,
-                       server_folder, api_visibility="private")
+    data_source.change(lambda s: (gr.update(visible=s == "upload"),
+                                  gr.update(visible=s == "server" and bool(server_root()))),
+                       data_source, [upload, server_folder], api_visibility="private")
     start.click(start_job, [task, arch, degradation, init_from, data_source, upload, server_folder, steps,
                             batch_size, lr_g, lr_d, lambda_l1, n_critic, image_size, augment, spectral_norm,
-                            device, seed, name], [message, job], api_name="train_start", concurrency_limit=2)
+                            device, seed, name, ckpt_every], [message, job], api_name="train_start", concurrency_limit=2)
     cancel.click(cancel_job, job, message, api_name="train_cancel", concurrency_limit=4)
     resume.click(resume_job, job, message, api_name="train_resume", concurrency_limit=4)
     download.click(download_model, job, files, api_name="train_download", concurrency_limit=4)
