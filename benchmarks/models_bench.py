@@ -59,6 +59,11 @@ def bench_preset(task: str, arch: str, reps: int, train_reps: int) -> dict:
         x = torch.randn(1, cin, size, size)
     with torch.no_grad():
         ms = _time(lambda: g(x), reps) * 1000
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as fc:
+            g(x)
+        gflop = fc.get_total_flops() / 1e9
     g.train()
     d = None if cfg.discriminator is None else build_discriminator(cfg.discriminator.name, **cfg.discriminator.args)
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-4)
@@ -71,7 +76,7 @@ def bench_preset(task: str, arch: str, reps: int, train_reps: int) -> dict:
     step = get_step(cfg.family)
     sec = _time(lambda: step(ctx, batch), train_reps)
     return {"arch": f"{task}/{arch}", "generator": cfg.generator.name, "params_M": n_params / 1e6,
-            "ckpt_MB": stored / 1e6, "fp16": stored != fp32, "size": size, "infer_ms": ms,
+            "ckpt_MB": stored / 1e6, "fp16": stored != fp32, "size": size, "infer_ms": ms, "gflop": gflop,
             "train_img_s": cfg.data.batch_size / sec, "peak_MB": _peak_mb()}
 
 
@@ -79,8 +84,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
     p.add_argument("--only", nargs="*", default=None, help="task/arch pairs, e.g. synthesis/spade")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the targets assume 2)")
     a = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     reps, train_reps = (2, 1) if a.quick else (5, 2)
     rows = []
     from medgan.training.family_generation import generation_archs
@@ -93,7 +99,7 @@ def main() -> int:
         except Exception as exc:  # a family that cannot be benchmarked is reported, not fatal
             rows.append({"arch": f"{task}/{arch}", "error": f"{type(exc).__name__}: {exc}"})
     buf = io.StringIO()
-    hdr = f"{'task/arch':28s} {'generator':10s} {'params M':>9s} {'ckpt MB':>8s} {'px':>4s} {'infer ms':>9s} " \
+    hdr = f"{'task/arch':28s} {'generator':10s} {'params M':>9s} {'ckpt MB':>8s} {'px':>4s} {'infer ms':>9s} {'GFLOP':>6s} " \
           f"{'train img/s':>11s} {'peak MB':>8s}"
     print(hdr, file=buf)
     print("-" * len(hdr), file=buf)
@@ -102,8 +108,8 @@ def main() -> int:
             print(f"{r['arch']:28s} error: {r['error']}", file=buf)
             continue
         print(f"{r['arch']:28s} {r['generator']:10s} {r['params_M']:9.2f} {r['ckpt_MB']:7.2f}{'h' if r['fp16'] else ' '}"
-              f" {r['size']:4d} {r['infer_ms']:9.1f} {r['train_img_s']:11.2f} {r['peak_MB']:8.0f}", file=buf)
-    print(buf.getvalue() + "h = stored as float16 (loaded back as float32); 2 CPU threads; "
+              f" {r['size']:4d} {r['infer_ms']:9.1f} {r['gflop']:6.2f} {r['train_img_s']:11.2f} {r['peak_MB']:8.0f}", file=buf)
+    print(buf.getvalue() + "h = stored as float16 (loaded back as float32); {a.threads} CPU thread(s); "
           f"registered generators: {', '.join(sorted(GENERATORS))}")
     return 0
 

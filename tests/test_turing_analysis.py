@@ -101,7 +101,7 @@ def test_practice_and_late_votes_not_scored() -> None:
 def test_simulated_readers_recovered_within_ci() -> None:
     """Readers with known accuracy p: the Wilson 95 % CI covers p in about 95 % of simulated studies."""
     covered = 0
-    trials = 300
+    trials = 200
     for t in range(trials):
         p = [0.5, 0.6, 0.7, 0.85][t % 4]
         s = A.summarize(_fixed_rows(seed=1000 + t, acc=p))

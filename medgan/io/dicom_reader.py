@@ -297,6 +297,7 @@ def _assemble(loaded: list[tuple[str, object]], limits: ReadLimits, source: str,
     if not have_pos:
         notes.append("ImagePositionPatient missing; slices sorted by InstanceNumber")
     rows, cols = int(first.Rows), int(first.Columns)  # type: ignore[attr-defined]
+    float_pixels = any(pixel_keyword(ds) != "PixelData" for _, ds in loaded)
     volume = np.empty((sum(sizes), rows, cols), dtype=np.float32)
     z = 0
     for _, _, _, i, _ in keyed:
@@ -312,4 +313,4 @@ def _assemble(loaded: list[tuple[str, object]], limits: ReadLimits, source: str,
     proj = np.array([k[0] for k in keyed])
     dz, step, origin = _slice_geometry(proj, positions, iop, dz, notes)
     return _scan(volume, loaded[keyed[0][3]][1], source, notes, iop, spacing_rc, dz, step, origin, len(loaded),
-                 float_pixels=any(pixel_keyword(ds) != "PixelData" for _, ds in loaded))
+                 float_pixels=float_pixels)
