@@ -61,9 +61,12 @@ def bench_preset(task: str, arch: str, reps: int, train_reps: int) -> dict:
         ms = _time(lambda: g(x), reps) * 1000
         from torch.utils.flop_counter import FlopCounterMode
 
-        with FlopCounterMode(display=False) as fc:
-            g(x)
-        gflop = fc.get_total_flops() / 1e9
+        try:
+            with FlopCounterMode(display=False) as fc:
+                g(x)
+            gflop = fc.get_total_flops() / 1e9
+        except Exception:  # some custom ops cannot be counted
+            gflop = float("nan")
     g.train()
     d = None if cfg.discriminator is None else build_discriminator(cfg.discriminator.name, **cfg.discriminator.args)
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-4)
@@ -109,7 +112,7 @@ def main() -> int:
             continue
         print(f"{r['arch']:28s} {r['generator']:10s} {r['params_M']:9.2f} {r['ckpt_MB']:7.2f}{'h' if r['fp16'] else ' '}"
               f" {r['size']:4d} {r['infer_ms']:9.1f} {r['gflop']:6.2f} {r['train_img_s']:11.2f} {r['peak_MB']:8.0f}", file=buf)
-    print(buf.getvalue() + "h = stored as float16 (loaded back as float32); {a.threads} CPU thread(s); "
+    print(buf.getvalue() + f"h = stored as float16 (loaded back as float32); {a.threads} CPU thread(s); "
           f"registered generators: {', '.join(sorted(GENERATORS))}")
     return 0
 

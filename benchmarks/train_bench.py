@@ -71,7 +71,7 @@ def run_job(a: argparse.Namespace, client, name: str) -> tuple[float, float, flo
             t_step = now
         if s["status"] not in ("queued", "running"):
             break
-        time.sleep(0.05 if t_step is None else 1.0)
+        time.sleep(0.05 if t_step is None else a.poll)
     if s["status"] != "finished":
         raise RuntimeError(f"job ended {s['status']}: {s['reason']}")
     return imgs_per_s(Path(s["out_dir"]) / "metrics.jsonl", a.batch_size), t_pid, t_first, t_step
@@ -84,6 +84,7 @@ def main() -> int:
     p.add_argument("--arch", default="pix2pix")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--poll", type=float, default=1.0, help="status polling interval once training runs (s)")
     a = p.parse_args()
     import gradio_client
 
@@ -93,9 +94,13 @@ def main() -> int:
         client = gradio_client.Client(app.url, verbose=False)
         print(f"app ready in {app.startup_seconds:.1f} s; {a.rounds} round(s) of {a.steps} steps, {a.arch} "
               f"synthesis {a.image_size} px, batch {a.batch_size}, CPU, {os.cpu_count()} cores")
-        for r in range(a.rounds):
-            d = run_cli(a, home / f"cli-{r}")
-            j, t_pid, t_first, t_step = run_job(a, client, f"bench-{r}")
+        for r in range(a.rounds):  # alternate the order so a change in background load hits both alike
+            if r % 2:
+                j, t_pid, t_first, t_step = run_job(a, client, f"bench-{r}")
+                d = run_cli(a, home / f"cli-{r}")
+            else:
+                d = run_cli(a, home / f"cli-{r}")
+                j, t_pid, t_first, t_step = run_job(a, client, f"bench-{r}")
             direct.append(d)
             jobs.append(j)
             lat.append((t_pid, t_first, t_step))

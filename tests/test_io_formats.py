@@ -218,3 +218,31 @@ def test_nifti_ct_guess(tmp_path: Path) -> None:
     nib.save(nib.Nifti1Image(np.abs(hu).astype(np.float32), np.eye(4)), tmp_path / "mr.nii.gz")
     assert read_scan(tmp_path / "ct.nii.gz").modality == "CT"
     assert read_scan(tmp_path / "mr.nii.gz").modality == "OT"
+
+
+def test_series_plus_seg_attaches_labels(tmp_path: Path) -> None:
+    """A folder (as a zip upload) holding a CT series and a DICOM SEG of one of its slices."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    folder = tmp_path / "ct_seg"
+    _series(folder, n=3, shuffle=False)
+    sources = [pydicom.dcmread(f) for f in sorted(folder.iterdir())]
+    sources.sort(key=lambda d: float(d.ImagePositionPatient[2]))
+    mask = np.zeros((3, 128, 128), bool)
+    mask[1, 30:60, 40:90] = True
+    desc = hd.seg.SegmentDescription(
+        segment_number=1, segment_label="Liver", segmented_property_category=codes.SCT.Organ,
+        segmented_property_type=codes.SCT.Liver, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=mask, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[desc], series_instance_uid=hd.UID(), series_number=2, sop_instance_uid=hd.UID(),
+        instance_number=1, manufacturer="test", manufacturer_model_name="test", software_versions="1",
+        device_serial_number="1")
+    seg.save_as(folder / "seg.dcm")
+    alone = read_scan(folder / "seg.dcm")
+    assert alone.modality == "SEG" and int(alone.labels.sum()) == int(mask.sum())
+    scan = read_scan(folder)
+    assert scan.modality == "CT" and scan.shape == (3, 128, 128)
+    np.testing.assert_array_equal(scan.labels, mask.astype(np.uint8))
+    assert scan.label_names == ("background", "Liver")

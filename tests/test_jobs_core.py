@@ -186,3 +186,26 @@ def test_log_tail_collapses_progress_bars(tmp_path):
     assert runner.log_tail(tmp_path).splitlines() == ["$ python -m medgan train", " 30%|###", "finished"]
     assert runner.exit_reason(-9) == "the worker process was killed by SIGKILL"
     assert os.fspath(runner.PROJECT_ROOT / "medgan").endswith("medgan")
+
+
+@pytest.mark.postgres
+def test_job_store_on_postgresql(tmp_path):
+    from tests.pg_server import PgServer, pg_or_skip_reason
+
+    reason = pg_or_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    server = PgServer().start()
+    try:
+        engine = create_engine(server.url)
+        store = JobStore(engine)
+        job_id = _job(store, tmp_path / "pg")
+        assert store.update(job_id, expect=("queued",), status="running", slot="cpu", pid=123)
+        assert not store.update(job_id, expect=("queued",), status="running")
+        assert store.busy_slots() == {"cpu"}
+        row = store.get(job_id).to_dict()
+        assert row["status"] == "running" and row["args"][:2] == ["--task", "synthesis"]
+        assert [j.id for j in store.list(statuses=("running",))] == [job_id]
+        engine.dispose()
+    finally:
+        server.stop()

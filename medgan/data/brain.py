@@ -64,11 +64,12 @@ def _cache_path() -> Path:
 
 
 def _to_slices(vol: np.ndarray) -> np.ndarray:
-    """(X, Y, Z) RAS array → (Z, 256, 256) axial slices, anterior up, patient left on image right (radiological)."""
+    """(X, Y, Z) RAS array → (Z, 256, 256) axial slices, anterior up, patient right on image right (neurological,
+    the same layout the NIfTI reader uses)."""
     x, y, z = vol.shape
     out = np.zeros((z, SIZE, SIZE), dtype=vol.dtype)
     py, px = (SIZE - y) // 2, (SIZE - x) // 2
-    # slice k: rows = y reversed (anterior at top), columns = x (patient right at image left, radiological view)
+    # slice k: rows = y reversed (anterior at top), columns = x (patient right on image right)
     out[:, py : py + y, px : px + x] = np.transpose(vol, (2, 1, 0))[:, ::-1, :]
     return out
 

@@ -23,6 +23,7 @@ import numpy as np
 from medgan.io.archive import safe_extract
 from medgan.io.limits import ReadLimits
 from medgan.io.reader import read_scan, sniff
+from medgan.io.resample import labels_on_grid
 from medgan.io.scan import Scan, ScanError
 from medgan.io.windowing import auto_window, fit_to_square, window
 
@@ -159,22 +160,11 @@ def _safe_sniff(p: Path) -> str:
 
 def _labels_on_grid(image: Scan, label: Scan) -> np.ndarray:
     """Label volume sampled on the image grid by world coordinates (nearest neighbour); outside → 0."""
-    to_ras = np.diag([-1.0, -1.0, 1.0, 1.0])
-    img_aff = (to_ras @ image.affine) if image.orientation == "LPS" else image.affine
-    lab_aff = (to_ras @ label.affine) if label.orientation == "LPS" else label.affine
-    m = np.linalg.solve(lab_aff, img_aff)
-    z, h, w = image.shape
-    zz, rr, cc = np.meshgrid(np.arange(z), np.arange(h), np.arange(w), indexing="ij")
-    pts = np.stack([cc.ravel(), rr.ravel(), zz.ravel(), np.ones(cc.size)])
-    idx = np.rint(m @ pts).astype(np.int64)
-    lz, lh, lw = label.volume.shape
-    inside = (idx[0] >= 0) & (idx[0] < lw) & (idx[1] >= 0) & (idx[1] < lh) & (idx[2] >= 0) & (idx[2] < lz)
-    if inside.mean() < 0.5:
+    out, inside = labels_on_grid(image, label.volume, label)
+    if inside < 0.5:
         raise DataError(f"{label.source_path}: label volume does not cover the DICOM series "
-                        f"({inside.mean():.0%} of voxels inside); labels must share the series' geometry")
-    out = np.zeros(z * h * w, dtype=label.volume.dtype)
-    out[inside] = label.volume[idx[2, inside], idx[1, inside], idx[0, inside]]
-    return out.reshape(z, h, w)
+                        f"({inside:.0%} of voxels inside); labels must share the series' geometry")
+    return out
 
 
 def _read(path: Path, what: str) -> Scan:

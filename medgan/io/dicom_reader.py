@@ -252,6 +252,9 @@ def read_dicom_series(paths: list[str], limits: ReadLimits, source: str) -> Scan
     for p, ds in loaded:
         groups[_series_key(ds)].append((p, ds))
     if len(groups) > 1:
+        paired = _image_with_seg(groups, limits, source, skipped)
+        if paired is not None:
+            return paired
         desc = "; ".join(  # no UIDs in messages (PS3.15 treats them as identifying)
             f"series {i + 1}: {len(items)} file(s), {items[0][1].get('Modality', '?')}, "  # type: ignore[attr-defined]
             f"{items[0][1].get('Rows', '?')}×{items[0][1].get('Columns', '?')}"  # type: ignore[attr-defined]
@@ -263,6 +266,32 @@ def read_dicom_series(paths: list[str], limits: ReadLimits, source: str) -> Scan
         scan.source_path = source
         return scan
     return _assemble(loaded, limits, source, skipped)
+
+
+def _image_with_seg(groups: dict[str, list[tuple[str, object]]], limits: ReadLimits, source: str,
+                    skipped: list[str]) -> Scan | None:
+    """One image series + one DICOM SEG file: the series with the SEG labels resampled onto its grid."""
+    segs = [g for g in groups.values() if str(g[0][1].get("SOPClassUID", "")) == SEG_SOP_CLASS]  # type: ignore[attr-defined]
+    if len(groups) != 2 or len(segs) != 1 or len(segs[0]) != 1:
+        return None
+    from medgan.io.dicom_seg import read_seg
+    from medgan.io.resample import labels_on_grid
+
+    images = next(g for g in groups.values() if g is not segs[0])
+    seg_path, seg_ds = segs[0][0]
+    seg = read_seg(seg_ds, seg_path, limits)
+    if len(images) == 1:
+        scan = read_dicom_file(images[0][0], limits, images[0][1])
+        scan.source_path = source
+    else:
+        scan = _assemble(images, limits, source, skipped)
+    labels, _ = labels_on_grid(scan, seg.labels, seg)  # type: ignore[arg-type]
+    if seg.labels is not None and seg.labels.any() and not labels.any():
+        raise fail(source, f"the DICOM SEG {os.path.basename(seg_path)} does not overlap the image series")
+    scan.labels, scan.label_names = labels, seg.label_names
+    scan.notes.append(f"labels from DICOM SEG {os.path.basename(seg_path)} resampled onto the series")
+    scan.metadata["segments"] = seg.metadata.get("segments", "")
+    return scan
 
 
 def _assemble(loaded: list[tuple[str, object]], limits: ReadLimits, source: str, skipped: list[str]) -> Scan:
