@@ -157,6 +157,14 @@ def test_publish_is_atomic_unique_and_records_data_and_metrics(tmp_path, monkeyp
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
     with pytest.raises(FileNotFoundError):
         publish(tmp_path, "none", data_desc="", command="", job_id="j3")
+    from medgan.inference import list_cards
+
+    bundled = [c.name for c in list_cards() if c.bundled]
+    if bundled:  # a user model never shadows a bundled checkpoint of the same name
+        assert publish(out, bundled[0], data_desc="d", command="c", job_id="j4") == f"{bundled[0]}-2"
+        sched = Scheduler(store=_store(tmp_path), home=tmp_path, gpus=[])
+        with pytest.raises(ValueError, match="already exists"):
+            sched.submit(JobSpec(task="synthesis", arch="spade", data="phantoms", name=bundled[0]))
 
 
 def test_data_choices(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ def test_bundled_checkpoint_card_complete_small_and_loadable(name: str) -> None:
     missing = [f for f in CARD_FIELDS if f not in card_json]
     assert not missing, f"{name}: card lacks {missing}"
     assert card_json["name"] == name
-    assert card_json["training_command"].startswith("python -m medgan train")
+    assert "python -m medgan train" in card_json["training_command"]
     assert card_json["steps"] > 0
     weights = inference.BUNDLED_DIR / f"{name}.safetensors"
     assert weights.stat().st_size <= MAX_BYTES

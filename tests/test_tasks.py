@@ -30,7 +30,7 @@ def _finite(metrics: dict[str, float]) -> None:
     assert metrics and all(np.isfinite(v) for v in metrics.values()), metrics
 
 
-@pytest.mark.parametrize("shape", [(256, 256), (200, 150), (97, 301)])
+@pytest.mark.parametrize("shape", [(256, 256), (97, 301)])
 def test_synthesis_any_size(brain, shape):
     img, lab = brain
     from medgan.io import resize_image, resize_labels
@@ -42,13 +42,6 @@ def test_synthesis_any_size(brain, shape):
     _finite(r.metrics)
     assert {"psnr", "ssim", "dice mean", "dice grey matter"} <= set(r.metrics)
     assert 0 <= r.metrics["dice mean"] <= 1
-
-
-def test_synthesis_seed_is_reproducible(brain):
-    _, lab = brain
-    a = tasks.synthesize(lab, "spade_synthesis", seed=3).output
-    b = tasks.synthesize(lab, "spade_synthesis", seed=3).output
-    assert np.array_equal(a, b)
 
 
 def test_inpainting_keeps_outside_and_reports_region(brain):
@@ -125,18 +118,20 @@ def test_run_volume_progress(brain):
     from medgan.data import load_brain_volume
 
     bv = load_brain_volume()
-    vol, lab = bv.volume[60:66], bv.labels[60:66]
+    vol, lab = bv.volume[60:64], bv.labels[60:64]
     seen = []
-    res = tasks.run_volume("synthesis", vol, "spade_synthesis", labels=lab, batch=4,
+    res = tasks.run_volume("synthesis", vol, "spade_synthesis", labels=lab, batch=3,
                            progress=lambda i, n: seen.append((i, n)))
     assert res.output.shape == vol.shape and res.labels.shape == vol.shape
-    assert seen == [(4, 6), (6, 6)]
-    assert len(res.per_slice) == 6 and np.isfinite(res.metrics["psnr"])
-    # batching does not change the result: slice 5 equals the single-slice task
-    one = tasks.synthesize(lab[5], "spade_synthesis", reference=vol[5])
-    assert np.allclose(res.output[5], one.output, atol=2e-3)
-    assert res.per_slice[5]["psnr"] == pytest.approx(one.metrics["psnr"], abs=0.05)
-    seg = tasks.run_volume("segmentation", vol, "unet_segmentation", labels=lab)
+    assert seen == [(3, 4), (4, 4)]
+    assert len(res.per_slice) == 4 and np.isfinite(res.metrics["psnr"])
+    # batching does not change the result: slice 3 equals the single-slice task (same seed)
+    one = tasks.synthesize(lab[3], "spade_synthesis", seed=3, reference=vol[3])
+    assert np.allclose(res.output[3], one.output, atol=2e-3)
+    assert res.per_slice[3]["psnr"] == pytest.approx(one.metrics["psnr"], abs=0.05)
+    again = tasks.synthesize(lab[3], "spade_synthesis", seed=3)
+    assert np.array_equal(again.output, one.output)  # seeded: reproducible
+    seg = tasks.run_volume("segmentation", vol, "unet_segmentation", labels=lab, batch=4)
     assert seg.labels.shape == vol.shape and "dice mean" in seg.metrics
 
 

@@ -59,10 +59,21 @@ def atomic_write_json(data: dict[str, Any], dst: Path) -> None:
     _fsync_dir(dst.parent)
 
 
+def existing_names() -> set[str]:
+    """Names of every installed checkpoint (bundled and user-trained)."""
+    try:
+        from medgan.inference import list_cards
+
+        return {c.name for c in list_cards()}
+    except Exception:  # noqa: BLE001 - no inference module: only the user folder counts
+        return set()
+
+
 def unique_name(base: str, folder: Path) -> str:
-    """``base``, or ``base-2``, ``base-3``, ... whichever has no checkpoint in ``folder`` yet."""
+    """``base``, or ``base-2``, ``base-3``, ... whichever no checkpoint (in ``folder`` or bundled) uses yet."""
+    taken = existing_names()
     name, i = base, 1
-    while (folder / f"{name}.safetensors").exists() or (folder / f"{name}.json").exists():
+    while name in taken or (folder / f"{name}.safetensors").exists() or (folder / f"{name}.json").exists():
         i += 1
         name = f"{base}-{i}"
     return name

@@ -18,7 +18,7 @@ from pathlib import Path
 from medgan.db import medgan_home
 from medgan.jobs import runner
 from medgan.jobs.progress import read_progress
-from medgan.jobs.publish import publish
+from medgan.jobs.publish import existing_names, publish
 from medgan.jobs.spec import JobSpec, check_spec, train_args
 from medgan.jobs.store import JobRecord, JobStore
 
@@ -102,8 +102,8 @@ class Scheduler:
             raise ValueError("no CUDA GPU on this server; choose device auto or cpu")
         job_id = self.store.new_id()
         spec.name = spec.name or f"{spec.arch}_{spec.task}_{job_id}"
-        if self.store.name_taken(spec.name):
-            raise ValueError(f"a job named {spec.name!r} already exists; choose another model name")
+        if self.store.name_taken(spec.name) or spec.name in existing_names():
+            raise ValueError(f"a model or job named {spec.name!r} already exists; choose another model name")
         out = self.jobs_dir / job_id
         out.mkdir(parents=True, exist_ok=True)
         job = self.store.create(job_id=job_id, name=spec.name, task=spec.task, arch=spec.arch,

@@ -81,13 +81,15 @@ def status_markdown(job: JobRecord | None, p: Progress | None, position: int | N
     if total:
         pct = 100.0 * step / total
         lines.append(f"Step **{step} / {total}** ({pct:.0f} %)")
+    if job.status == "running" and p.start is None:
+        lines.append("Starting the worker process (loading PyTorch, data and model)…")
     if job.status == "running" and s["it_s"] is not None:
         imgs = f", {s['imgs_s']:.1f} img/s" if s["imgs_s"] is not None else ""
         lines.append(f"Speed {s['it_s']:.2f} it/s{imgs} — ETA {fmt_duration(s['eta_s'])}")
     device = s["device"] or ("cpu" if job.slot == "cpu" else job.slot)
     name = s["device_name"] or job.device_name
     if device:
-        lines.append(f"Device: {device}" + (f" ({name})" if name and name != device else ""))
+        lines.append(f"Device: {device}" + (f" ({name})" if name and name.lower() != str(device).lower() else ""))
         if str(device).startswith("cpu") and job.status in ("queued", "running"):
             lines.append(f"⚠️ {CPU_WARNING}")
     if job.started:
