@@ -42,14 +42,18 @@ def imgs_per_s(metrics: Path, batch: int) -> float:
     return (b["step"] - a["step"]) * batch / (b["time"] - a["time"])
 
 
-def cli_args(a: argparse.Namespace) -> list[str]:
-    return ["--task", "synthesis", "--arch", a.arch, "--data", "phantoms", "--image-size", str(a.image_size),
-            "--steps", str(a.steps), "--batch-size", str(a.batch_size), "--device", "cpu",
-            "--sample-every", str(a.steps), "--val-every", str(10 * a.steps), "--ckpt-every", str(a.steps)]
+def cli_args(a: argparse.Namespace, name: str) -> list[str]:
+    """Exactly the arguments the job system gives the worker for the same form (same cadences, same seed)."""
+    from medgan.jobs.spec import JobSpec, check_spec, train_args
+
+    spec = JobSpec(task="synthesis", arch=a.arch, data="phantoms", steps=a.steps, batch_size=a.batch_size,
+                   lr_g=2e-4, lr_d=2e-4, lambda_l1=100.0, n_critic=1, image_size=a.image_size, device="cpu",
+                   seed=0, name=name, ckpt_every=a.steps)
+    return train_args(check_spec(spec))
 
 
 def run_cli(a: argparse.Namespace, out: Path) -> float:
-    cmd = [sys.executable, "-m", "medgan", "train", *cli_args(a), "--out", str(out)]
+    cmd = [sys.executable, "-m", "medgan", "train", *cli_args(a, out.name), "--out", str(out)]
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return imgs_per_s(out / "metrics.jsonl", a.batch_size)
 
@@ -74,6 +78,9 @@ def run_job(a: argparse.Namespace, client, name: str) -> tuple[float, float, flo
         time.sleep(0.05 if t_step is None else a.poll)
     if s["status"] != "finished":
         raise RuntimeError(f"job ended {s['status']}: {s['reason']}")
+    expected = cli_args(a, name)
+    if s["args"] != expected:
+        raise RuntimeError(f"the job ran different arguments than the CLI run: {s['args']} != {expected}")
     return imgs_per_s(Path(s["out_dir"]) / "metrics.jsonl", a.batch_size), t_pid, t_first, t_step
 
 

@@ -24,7 +24,7 @@ class DownstreamConfig:
     depth: int = 4
     steps: int = 300
     batch_size: int = 8
-    lr: float = 1e-3
+    lr: float = 2e-3
 
 
 @dataclass

@@ -119,8 +119,9 @@ class JobSpec:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def _every(steps: int, parts: int) -> int:
-    return max(1, steps // parts)
+def _every(steps: int, parts: int, least: int) -> int:
+    """A cadence of about ``parts`` events per run, never more often than every ``least`` steps."""
+    return max(least, steps // parts)
 
 
 def check_spec(spec: JobSpec) -> JobSpec:
@@ -160,9 +161,9 @@ def check_spec(spec: JobSpec) -> JobSpec:
     if not 1 <= spec.n_critic <= 20:
         raise ValueError(f"n_critic must be between 1 and 20, got {spec.n_critic}")
     spec.seed = int(spec.seed)
-    spec.sample_every = int(spec.sample_every or _every(spec.steps, 20))
-    spec.val_every = int(spec.val_every or _every(spec.steps, 5))
-    spec.ckpt_every = int(spec.ckpt_every or _every(spec.steps, 5))
+    spec.sample_every = int(spec.sample_every or _every(spec.steps, 20, 5))
+    spec.val_every = int(spec.val_every or _every(spec.steps, 5, 10))
+    spec.ckpt_every = int(spec.ckpt_every or _every(spec.steps, 5, 5))
     spec.init_from = spec.init_from or None
     spec.name = (spec.name or "").strip()
     if spec.name and not NAME_RE.match(spec.name):

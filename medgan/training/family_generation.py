@@ -69,7 +69,7 @@ def step_config(cfg: TrainConfig) -> GenerationStepConfig:
 
 
 def generation_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
-    """Loop step: seed augmentations on ``batch["target"]`` (N, 1 + K, H, W), then :func:`generation_step`."""
+    """Loop step: seed augmentations on ``batch["target"]`` (N, 1 + K, H, W), then :func:`medgan.training.step_generation.generation_step`."""
     assert ctx.discriminator is not None and ctx.opt_d is not None
     cfg = ctx.extra.get("generation_step")
     if cfg is None:
