@@ -1,8 +1,9 @@
 """Launch a training job as its own OS process and talk to it (cancel, liveness).
 
 The worker is ``python -m medgan train <args> --out <dir> [--resume]``, the same command as in a terminal,
-in a new session (so the app's signals and a closed browser do not reach it), with stdout + stderr appended
-to ``<dir>/train.log``. Cancelling writes ``<dir>/STOP``; the loop finishes its step,
+in its own process group (so a Ctrl-C or a stop of the app does not reach it, and it outlives a restart; it
+stays in the app's session, so the kernel's per-session CPU scheduling treats it like a terminal run),
+with stdout + stderr appended to ``<dir>/train.log``. Cancelling writes ``<dir>/STOP``; the loop finishes its step,
 writes a checkpoint, records ``end: cancelled`` and exits 0.
 """
 
@@ -53,7 +54,7 @@ def launch(args: list[str], out_dir: str | Path, *, resume: bool = False, slot: 
         logf.write(("$ " + shell_command(args, out, resume) + "\n").encode())
         logf.flush()
         return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, process_group=0)
 
 
 def pid_is_worker(pid: int | None, out_dir: str | Path) -> bool:
