@@ -217,3 +217,22 @@ def test_job_store_on_postgresql(tmp_path):
         engine.dispose()
     finally:
         server.stop()
+
+
+def test_queue_one_job_per_slot(tmp_path):
+    store = _store(tmp_path)
+    first, second = _job(store, tmp_path / "a", "a"), _job(store, tmp_path / "b", "b")
+    store.update(first, status="running", slot="cpu", pid=None, started=time.time())
+    sched = Scheduler(store=store, home=tmp_path, gpus=[])
+    sched._start_queued()  # the CPU slot is busy: the second job waits
+    assert store.get(second).status == "queued"
+    from medgan.jobs.view import queue_position
+
+    assert queue_position(store.get(second), store.list()) == 1
+    gpu = Scheduler(store=store, home=tmp_path, gpus=["cuda:0", "cuda:1"])
+    job = store.get(second)
+    job.device = "auto"
+    assert gpu._pick_slot(job, {"cuda:0"}) == "cuda:1"
+    assert gpu._pick_slot(job, {"cuda:0", "cuda:1"}) is None
+    job.device = "cpu"
+    assert gpu._pick_slot(job, {"cuda:0"}) == "cpu" and gpu._pick_slot(job, {"cpu"}) is None

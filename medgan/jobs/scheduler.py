@@ -232,7 +232,7 @@ class Scheduler:
         end = p.end
         if end is not None and p.end_index <= self._records_at_launch.pop(job.id, -1):
             end = None  # the end of an earlier run in the same folder (before a resume)
-        values: dict = {"ended": time.time(), "pid": None, "step": p.step}
+        values: dict = {"ended": time.time(), "pid": None, "step": max(p.step, p.checkpoint_step or 0)}
         ckpt = (f"the last checkpoint (step {p.checkpoint_step}) is kept; press Resume to continue"
                 if p.checkpoint_step is not None else "no checkpoint had been written yet")
         if end is not None and end.get("status") in ("finished", "cancelled", "failed") and returncode in (0, None):

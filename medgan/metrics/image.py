@@ -81,13 +81,13 @@ def psnr(pred: Tensor | np.ndarray, target: Tensor | np.ndarray, data_range: flo
     (inside ``mask`` when given; NaN for an image whose mask is empty)."""
     p, t, single = _pair(pred, target)
     d = p - t
-    err = d.mul_(d).flatten(1)  # float32 squared errors, summed in float64
+    err = d.mul_(d)  # float32 squared errors; rows summed in float32, images in float64
     m = _mask_batch(mask, p)
     if m is None:
-        mse = err.sum(1, dtype=torch.float64) / err.shape[1]
+        mse = err.sum(-1).double().flatten(1).sum(1) / (err.shape[-1] * err.shape[-2])
     else:
-        mf = m.flatten(1)
-        mse = (err * mf).sum(1, dtype=torch.float64) / mf.sum(1, dtype=torch.float64)
+        mf = m.float()
+        mse = (err * mf).sum(-1).double().flatten(1).sum(1) / mf.sum(-1).double().flatten(1).sum(1)
     val = 10.0 * torch.log10(torch.as_tensor(float(data_range) ** 2, dtype=torch.float64) / mse)
     return _out(val, single)
 
@@ -130,7 +130,11 @@ def _ssim_chunk(p: Tensor, t: Tensor, data_range: float, full: bool) -> Tensor:
         p, t = _pad_symmetric(p, r), _pad_symmetric(t, r)
     n = p.shape[0]
     # four filtered maps: E[x], E[y], E[x² + y²], E[xy] (σx² + σy² only appears as a sum)
-    stats = _filter_valid(torch.cat([p, t, p * p + t * t, p * t]), g)
+    buf = torch.empty((4 * n, *p.shape[1:]), dtype=p.dtype, device=p.device)
+    buf[:n], buf[n : 2 * n] = p, t
+    torch.mul(p, p, out=buf[2 * n : 3 * n]).addcmul_(t, t)
+    torch.mul(p, t, out=buf[3 * n :])
+    stats = _filter_valid(buf, g)
     mx, my, s2, xy = stats.split(n)
     c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
     mxy = mx * my
