@@ -107,6 +107,11 @@ def main(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, ModuleNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    status = train(cfg, resume=args.resume)
+    try:
+        status = train(cfg, resume=args.resume)
+    except (ValueError, FileNotFoundError, ModuleNotFoundError, OSError) as exc:  # recorded as a "failed" end event
+        logger.debug("training failed", exc_info=True)
+        print(f"error: training failed: {exc}", file=sys.stderr)
+        return 1
     print(f"training {status}: {out}")
     return 0 if status in ("finished", "cancelled") else 1
