@@ -28,7 +28,7 @@ gradio_client = pytest.importorskip("gradio_client")
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-TINY = {"task": "synthesis", "arch": "pix2pix", "steps": 8, "batch": 2, "size": 32}
+TINY = {"task": "synthesis", "arch": "pix2pix", "steps": 60, "batch": 2, "size": 32}
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,8 @@ def test_worker_killed_during_checkpoint_write(app):
     out = Path(s["out_dir"])
     s = _wait(c, lambda: (st := _status(c, job_id))["status"] != "running" and st, 30, "failure", job_id)
     assert s["status"] == "failed"
-    assert "SIGKILL" in s["reason"] and "checkpoint" in s["reason"]
+    # the reason names the death (SIGKILL when this server reaped the worker itself) and the kept checkpoint
+    assert ("SIGKILL" in s["reason"] or "ended without reporting an end" in s["reason"]) and "checkpoint" in s["reason"]
     assert (out / tmp).exists()  # the interrupted write never replaced the model
     weights = load_file(out / "model.safetensors")
     assert any(k.startswith("generator.") for k in weights)

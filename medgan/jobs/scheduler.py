@@ -253,21 +253,23 @@ class Scheduler:
             values["reason"] = f"{what} at step {p.step}; {ckpt}" + (f" (last log line: {last})" if last else "")
         if values["status"] == "cancelled" and not values.get("reason"):
             values["reason"] = f"cancelled at step {p.step}; {ckpt}"
+        if values["status"] == "finished":
+            # publish before the status changes, so a job seen as finished always has its model in the pickers
+            values.update(self._publish(job, p))
         if not self.store.update(job.id, expect=("running",), **values):
             return
         self._last_step.pop(job.id, None)
-        if values["status"] == "finished":
-            self._publish(job, p)
 
-    def _publish(self, job: JobRecord, p) -> None:  # noqa: ANN001
+    def _publish(self, job: JobRecord, p) -> dict:  # noqa: ANN001
+        """Copy the finished model into the checkpoints folder; the job fields to record (published or reason)."""
         try:
             name = publish(job.out_dir, job.name, data_desc=job.data_desc, job_id=job.id,
                            command=runner.shell_command(job.args, job.out_dir),
                            val_metrics=p.vals[-1] if p.vals else None)
-            self.store.update(job.id, published=name)
+            return {"published": name}
         except (OSError, ValueError) as exc:
             log.warning("could not publish job %s: %s", job.id, exc)
-            self.store.update(job.id, reason=f"finished, but publishing the model failed: {exc}")
+            return {"reason": f"finished, but publishing the model failed: {exc}"}
 
 
 _SCHEDULERS: dict[str, Scheduler] = {}

@@ -43,10 +43,21 @@ def _get(card: Any, key: str, default: Any = None) -> Any:
     return card.get(key, default) if isinstance(card, dict) else getattr(card, key, default)
 
 
+# The default checkpoint per task: the bundled one with the best held-out figures (see benchmarks/quality.py).
+PREFERRED: dict[str, str] = {
+    "synthesis": "spade_synthesis",
+    "inpainting": "spade_inpainting",
+    "segmentation": "unet_segmentation",
+    "enhancement": "wgangp_denoise",
+    "generation": "stylegan_generation",
+}
+
+
 def model_choices(task: str) -> list[tuple[str, str]]:
-    """(label, name) pairs for the model dropdown."""
+    """(label, name) pairs for the model dropdown; the preferred checkpoint for the task comes first."""
     out = []
-    for c in list_cards(task):
+    cards = sorted(list_cards(task), key=lambda c: _get(c, "name") != PREFERRED.get(task))
+    for c in cards:
         name = str(_get(c, "name", "?"))
         fam = _get(c, "family") or _get(_get(c, "generator", {}) or {}, "name", "")
         out.append((f"{name} ({fam})" if fam else name, name))
