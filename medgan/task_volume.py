@@ -55,7 +55,8 @@ def run_volume(task: str, scan: Any, model: Any, labels: np.ndarray | None = Non
 
     scan: a Scan or float32 (Z, H, W) in [0, 1]; labels (Z, H, W) for synthesis (required; a Scan's own labels
     are used when not given) and as reference (segmentation) or guide (inpainting); regions bool (Z, H, W) for
-    inpainting (slices without a region are copied). progress(done, total) is called after each batch.
+    inpainting (slices without a region are copied; in synthesis, all-background slices give an empty slice
+    without a model call and no metrics). progress(done, total) is called after each batch.
     metrics=False skips the label-agreement metrics that need the segmentation U-Net.
     """
     if task == "generation":
@@ -80,6 +81,10 @@ def run_volume(task: str, scan: Any, model: Any, labels: np.ndarray | None = Non
     def prepare(i: int) -> tasks.Job | None:
         lab = None if labels is None else np.asarray(labels[i])
         if task == "synthesis":
+            if not lab.any():  # an all-background slice synthesises to empty background: no model call
+                empty = np.zeros_like(vol[i])
+                results[i] = tasks.TaskResult(empty, lab.astype(np.uint8), empty, {})
+                return None
             return tasks.prepare_synthesis(lab, card, reference=vol[i])
         if task == "inpainting":
             reg = np.asarray(regions[i]).astype(bool)
