@@ -9,12 +9,11 @@ so a reader never sees a card without its weights.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from medgan.atomic import atomic_copy, atomic_write_json
 from medgan.db import medgan_home
 
 
@@ -23,40 +22,6 @@ def checkpoints_dir() -> Path:
     path = medgan_home() / "checkpoints"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_copy(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst`` so that ``dst`` is either absent/old or complete."""
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    with open(src, "rb") as fi, open(tmp, "wb") as fo:
-        shutil.copyfileobj(fi, fo, 1 << 20)
-        fo.flush()
-        os.fsync(fo.fileno())
-    os.replace(tmp, dst)
-    _fsync_dir(dst.parent)
-
-
-def atomic_write_json(data: dict[str, Any], dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, dst)
-    _fsync_dir(dst.parent)
 
 
 def existing_names() -> set[str]:
@@ -104,5 +69,5 @@ def publish(out_dir: str | Path, name: str, *, data_desc: str, command: str, job
     card.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     card.setdefault("summary", f"{card.get('family', '')} {card.get('task', '')}, fine-tuned ({data_desc})")
     atomic_copy(weights, folder / f"{name}.safetensors")
-    atomic_write_json(card, folder / f"{name}.json")
+    atomic_write_json(folder / f"{name}.json", card)
     return name

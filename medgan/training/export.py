@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     w = export_run(Path(a.run_dir), Path(a.dest))
     card = json.loads(w.with_suffix(".json").read_text())
-    print(f"{w} ({w.stat().st_size / 1e6:.2f} MB) test metrics: {card.get('metrics', {}).get('test')}")
+    sys.stdout.write(f"{w} ({w.stat().st_size / 1e6:.2f} MB) test metrics: {card.get('metrics', {}).get('test')}\n")
     return 0
 
 
