@@ -155,8 +155,12 @@ class UserError(ValueError):
     """A problem the user can fix; its message is shown as is."""
 
 
-def friendly(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Turn exceptions into plain-language ``gr.Error`` messages (never a trace in the UI)."""
+def friendly(action: str, keep: int = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn exceptions into plain-language ``gr.Error`` messages (never a trace in the UI).
+
+    keep: the handler's number of outputs; when given, a problem with the user's input is shown as a warning and
+    every output keeps its value (a bad upload must not blank the scan already on screen).
+    """
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -170,6 +174,9 @@ def friendly(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             except (ValueError, FileNotFoundError, KeyError) as exc:
                 logger.info("%s: %s", action, exc)
                 msg = plain(str(exc).strip("'\"")) or exc.__class__.__name__
+                if keep:
+                    gr.Warning(f"Could not {action}: {msg}", duration=None)
+                    return tuple(gr.skip() for _ in range(keep))
                 raise gr.Error(f"Could not {action}: {msg}", print_exception=False) from None
             except MemoryError:
                 raise gr.Error(f"Could not {action}: the data is too large for this server.",

@@ -67,6 +67,9 @@ def slice_slider(n: int, value: int) -> Any:
                      label=f"Slice ({n} in this direction)" if n > 1 else "Slice (single-slice image)")
 
 
+LOADED_OUTPUTS = 10  # what _after_load returns: session, slice, axis, window, level, width, header, editor, legend, status
+
+
 def _after_load(s: Session, scan: Any) -> tuple:
     s.scan = scan
     s.labels = None if scan.labels is None else np.asarray(scan.labels).astype(np.uint8)
@@ -86,14 +89,14 @@ def _after_load(s: Session, scan: Any) -> tuple:
             legend_html(s.label_names), status)
 
 
-@friendly("read the uploaded file")
+@friendly("read the uploaded file", keep=LOADED_OUTPUTS)
 def on_upload(files: Any, s: Session) -> tuple:
     if not files:
         raise UserError("no file was uploaded")
     return _after_load(s, LV.read_upload(files))
 
 
-@friendly("load the example")
+@friendly("load the example", keep=LOADED_OUTPUTS)
 def on_example(name: str, s: Session) -> tuple:
     loaders = LV.example_loaders()
     if name not in loaders:
