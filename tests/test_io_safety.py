@@ -69,6 +69,14 @@ def test_random_bytes(tmp_path: Path, seed: int, suffix: str) -> None:
     _expect_error(path)
 
 
+@pytest.mark.parametrize("payload", [b"hello, this is a text file and not a scan\n" * 20,
+                                     np.random.default_rng(5).integers(0, 256, 3000, dtype=np.uint8).tobytes()])
+def test_non_dicom_bytes_named_dcm_say_not_dicom(tmp_path: Path, payload: bytes) -> None:
+    path = tmp_path / "scan.dcm"
+    path.write_bytes(payload)
+    _expect_error(path, "is not a DICOM file")
+
+
 def test_random_bytes_after_dicom_preamble(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     path = tmp_path / "fake.dcm"

@@ -49,7 +49,22 @@ def load_dataset(path: str, limits: ReadLimits) -> object:
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on malformed files
         raise fail(path, f"is not a readable DICOM file or is truncated ({type(exc).__name__}: "
                          f"{str(exc)[:200]})") from exc
+    if not _looks_like_dicom(path, ds):
+        raise fail(path, "is not a DICOM file (no 'DICM' marker and no DICOM header elements found)")
     return ds
+
+
+def _looks_like_dicom(path: str, ds: object) -> bool:
+    """True for a file with the 'DICM' preamble marker, or a preamble-less file whose parsed header names an
+    object (SOP class, modality or image dimensions); random bytes parsed with ``force=True`` have none."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            if f.read(4) == b"DICM":
+                return True
+    except OSError:
+        return False
+    return any(ds.get(k) not in (None, "") for k in ("SOPClassUID", "Modality", "Rows"))  # type: ignore[attr-defined]
 
 
 def _ensure_transfer_syntax(ds: object) -> None:
