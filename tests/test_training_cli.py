@@ -1,6 +1,6 @@
 """The ``python -m medgan train`` contract: metrics.jsonl events, files in OUT, STOP-file and SIGTERM
-cancellation (checkpoint + "cancelled" + exit 0), resume, clear errors; and the 2-process data-parallel run
-(identical replicas, equal to one process with the same global batch)."""
+cancellation (checkpoint + "cancelled" + exit 0), resume, clear errors; and the 2-process
+DistributedDataParallel run (identical replicas, equal to one process with the same global batch)."""
 
 from __future__ import annotations
 
@@ -131,6 +131,10 @@ def test_two_process_data_parallel_matches_single_process(tmp_path: Path) -> Non
     ddp_ev = [e for e in ev if e["type"] == "ddp"]
     assert ddp_ev and ddp_ev[0]["world_size"] == 2 and ddp_ev[0]["max_replica_diff"] == 0.0
     assert ev[0]["world_size"] == 2 and ev[-1]["status"] == "finished"
+    # the step functions ran on DistributedDataParallel wrappers over gloo (one process: no wrapper)
+    assert ev[0]["data_parallel"] == {"backend": "gloo", "world_size": 2, "wrappers": {
+        "generator": "DistributedDataParallel", "discriminator": "DistributedDataParallel"}}
+    assert "data_parallel" not in _events(single_out)[0]
     a = ckpt.load_weights(ddp_out / "model.safetensors")
     b = ckpt.load_weights(single_out / "model.safetensors")
     for k in a:

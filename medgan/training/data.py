@@ -5,6 +5,15 @@ Batches are dicts of tensors (images in [-1, 1], see docs/architecture.md):
   (generation: cat(image, one-hot labels) (N, 1 + K, H, W)), "mask" (N, 1, H, W) hole mask for inpainting
   (1 = missing), "labels" (N, H, W) int64 for segmentation.
 Sampling is a pure function of (seed, step): the same global batch on every rank and after a resume.
+
+Under data parallelism :class:`BatchSampler` is the distributed sampler: step ``i``'s global batch of N·B slices
+is cut into N contiguous, disjoint shares of B, one per rank, and each sample's randomness (crop, hole, noise,
+augmentation) is seeded by its position in the global batch, so the ranks' shares concatenated are exactly the
+batch one process draws with batch size N·B. ``torch.utils.data.distributed.DistributedSampler`` is not used:
+it is epoch-driven (an iterator per epoch, padding or dropping the epoch's tail, ``set_epoch`` to reshuffle), so a
+resume at an arbitrary step would have to replay the epoch up to that step and the last batch of an epoch would
+differ from the single-process one; drawing each step's batch directly from (seed, step) keeps exact resume and
+the N ranks ≙ one process equality.
 """
 
 from __future__ import annotations
@@ -171,8 +180,9 @@ def collate(samples: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
 
 
 class BatchSampler:
-    """Deterministic batches: step ``i`` draws the global batch from an epoch permutation seeded by ``seed`` and
-    gives rank ``r`` its contiguous share; each sample's randomness comes from (seed, step, global position)."""
+    """Deterministic, rank-sharded batches: step ``i`` draws the global batch (``world`` × ``cfg.batch_size``
+    slices, wrapping into the next epoch) from epoch permutations seeded by ``seed`` and gives rank ``r`` the
+    disjoint share ``[r·B, (r + 1)·B)``; each sample's randomness comes from (seed, step, global position)."""
 
     def __init__(self, data: SliceSet, task: str, cfg: DataConfig, k: int, seed: int, rank: int = 0,
                  world: int = 1) -> None:

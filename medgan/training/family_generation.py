@@ -75,7 +75,7 @@ def generation_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, flo
     if cfg is None:
         cfg = ctx.extra["generation_step"] = step_config(ctx.cfg)
     real = augment_batch(batch["target"].float())
-    return core_step(ctx.generator, ctx.discriminator, ctx.opt_g, ctx.opt_d, real, cfg, sync=ctx.sync)
+    return core_step(ctx.generator, ctx.discriminator, ctx.opt_g, ctx.opt_d, real, cfg, shared_rng=ctx.shared_rng)
 
 
 @torch.no_grad()
@@ -84,8 +84,9 @@ def write_sample_grid(ctx: StepContext, path: Path) -> None:
     from PIL import Image
 
     from medgan.training.checkpoint import atomic_write_bytes
+    from medgan.training.distributed import unwrap
 
-    g = ctx.generator
+    g = unwrap(ctx.generator)  # rank 0 alone: never through the data-parallel wrapper
     z = torch.randn(SAMPLE_COUNT, ctx.cfg.z_dim or 128, generator=torch.Generator().manual_seed(SAMPLE_SEED))
     was_training = g.training
     g.eval()

@@ -1,6 +1,7 @@
 """The training loop shared by every family: data, models, optimisers, the family's step function, progress
 events (``metrics.jsonl``), samples, validation, atomic checkpoints, exact resume, cancellation (SIGTERM or an
-``OUT/STOP`` file: finish the step, checkpoint, exit cleanly), and data parallelism under torchrun."""
+``OUT/STOP`` file: finish the step, checkpoint, exit cleanly), and data parallelism under torchrun (the generator
+and discriminator wrapped in DistributedDataParallel, see :mod:`medgan.training.distributed`)."""
 
 from __future__ import annotations
 
@@ -120,6 +121,12 @@ def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> dict[str
     }
 
 
+def shared_seed(seed: int, step: int) -> int:
+    """Seed of step ``step``'s shared generator (``StepContext.shared_rng``): the same on every rank, unlike the
+    global generator's per-step seed, which includes the rank."""
+    return seed * 1_000_003 + step * 101 + 500_009
+
+
 def _optimizer(kind: str, params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
     if kind == "adam":
         return torch.optim.Adam(params, lr=lr, betas=betas)
@@ -227,11 +234,18 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     def autocast():
         return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
 
-    ctx = StepContext(generator, discriminator, opt_g, opt_d, cfg, device, ddp.make_sync(info), autocast,
+    # the step functions see the data-parallel wrappers; checkpoints, EMA, samples and validation the modules
+    g_step = ddp.wrap(generator, info, device)
+    d_step = None if discriminator is None else ddp.wrap(discriminator, info, device)
+    shared_rng = torch.Generator() if info.enabled else None
+    ctx = StepContext(g_step, d_step, opt_g, opt_d, cfg, device, shared_rng=shared_rng, autocast=autocast,
                       extra={"ema": ema} if ema is not None else {})
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    log.write({"type": "start", "device": device.type, "device_name": name, "total_steps": total,
-               "start_step": start, "world_size": info.world})
+    start_event = {"type": "start", "device": device.type, "device_name": name, "total_steps": total,
+                   "start_step": start, "world_size": info.world}
+    if info.enabled:
+        start_event["data_parallel"] = ddp.describe({"generator": g_step, "discriminator": d_step}, info)
+    log.write(start_event)
     generator.train()
     if discriminator is not None:
         discriminator.train()
@@ -264,6 +278,8 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     cancelled = False
     while step < total:
         torch.manual_seed(cfg.run.seed * 1_000_003 + step * 101 + info.rank)
+        if shared_rng is not None:  # decisions every rank must take alike
+            shared_rng.manual_seed(shared_seed(cfg.run.seed, step))
         batch = {kk: v.to(device, non_blocking=True) for kk, v in sampler.batch(step).items()}
         logs = step_fn(ctx, batch)
         if sch_g is not None:

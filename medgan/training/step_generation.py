@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,17 +163,27 @@ def update_ema(ema: nn.Module, g: nn.Module, decay: float) -> None:
         be.copy_(bg)
 
 
-def _no_sync(_module: nn.Module) -> None:
-    return None
+def _set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def r1_due(cfg: GenerationStepConfig, rng: torch.Generator | None = None) -> bool:
+    """Whether a discriminator update adds the R1 penalty: always when ``r1_every`` ≤ 1, otherwise with
+    probability 1/``r1_every`` drawn from ``rng`` (the global generator when None)."""
+    return cfg.r1_gamma > 0 and (cfg.r1_every <= 1 or float(torch.rand((), generator=rng)) < 1.0 / cfg.r1_every)
 
 
 def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                     real: Tensor, cfg: GenerationStepConfig, ema: nn.Module | None = None,
                     aug_generator: torch.Generator | None = None,
-                    sync: Callable[[nn.Module], None] = _no_sync) -> dict[str, float]:
+                    shared_rng: torch.Generator | None = None) -> dict[str, float]:
     """One training step on a real batch ``(N, 1 + K, H, W)``. Returns scalar logs: ``d_loss``, ``g_loss``,
-    ``d_real``, ``d_fake`` (mean logits) and ``gp`` / ``r1`` / ``fm`` when enabled. ``sync(module)`` averages
-    gradients over data-parallel ranks (called between backward and the optimiser step)."""
+    ``d_real``, ``d_fake`` (mean logits) and ``gp`` / ``r1`` / ``fm`` when enabled.
+
+    ``g`` and ``d`` may be DistributedDataParallel wrappers: D is frozen while the generator's loss goes through
+    it (its gradients there were never used), and the lazy-R1 decision is drawn from ``shared_rng`` when given
+    (seeded identically on every rank, so all ranks build the same graph; the global generator otherwise)."""
     adv = get_loss(cfg.loss)
     n = real.shape[0]
     dev = real.device
@@ -189,7 +198,7 @@ def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, op
         with torch.no_grad():
             fake = to_discriminator_input(g(torch.randn(n, cfg.z_dim, device=dev)))
         real_in = aug(real)
-        do_r1 = cfg.r1_gamma > 0 and (cfg.r1_every <= 1 or float(torch.rand(())) < 1.0 / cfg.r1_every)
+        do_r1 = r1_due(cfg, shared_rng)
         if do_r1:
             real_in = real_in.detach().requires_grad_(True)
         real_logits = d(real_in)
@@ -206,13 +215,13 @@ def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, op
             logs["r1"] = float(r1.detach())
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
-        sync(d)
         opt_d.step()
     logs["d_loss"] = float(loss_d.detach())
     logs["d_real"] = float(real_logits.detach().float().mean())
     logs["d_fake"] = float(fake_logits.detach().float().mean())
 
     want_fm = cfg.feature_matching > 0
+    _set_requires_grad(d, False)
     fake = to_discriminator_input(g(torch.randn(n, cfg.z_dim, device=dev)))
     fake_logits, fake_feats = _d_out(d, aug(fake), want_fm)
     loss_g = adv.g_loss(fake_logits)
@@ -224,7 +233,7 @@ def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, op
         logs["fm"] = float(fm.detach())
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
-    sync(g)
+    _set_requires_grad(d, True)
     opt_g.step()
     logs["g_loss"] = float(loss_g.detach())
     if ema is not None and cfg.ema_decay > 0:

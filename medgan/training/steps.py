@@ -25,14 +25,13 @@ def _f(t: Tensor | float) -> float:
     return float(t.detach()) if isinstance(t, Tensor) else float(t)
 
 
-def _no_sync(_module: nn.Module) -> None:
-    return None
-
-
 @dataclass
 class StepContext:
-    """What a step function may touch. ``sync(module)`` averages the module's gradients over the data-parallel
-    ranks (a no-op in one process) and must be called between ``backward`` and ``optimizer.step``."""
+    """What a step function may touch. Under data parallelism ``generator`` and ``discriminator`` are
+    DistributedDataParallel wrappers (gradients are averaged over the ranks inside ``backward``); a module whose
+    loss term must not reach its parameters is frozen with :func:`set_requires_grad` rather than left to collect
+    unused gradients. ``shared_rng`` draws random decisions every rank must share (seeded per step without the
+    rank; None in one process, where the global generator is used)."""
 
     generator: nn.Module
     discriminator: nn.Module | None
@@ -40,7 +39,7 @@ class StepContext:
     opt_d: torch.optim.Optimizer | None
     cfg: TrainConfig
     device: torch.device
-    sync: Callable[[nn.Module], None] = _no_sync
+    shared_rng: torch.Generator | None = None
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     extra: dict = field(default_factory=dict)
 
@@ -108,7 +107,6 @@ def adversarial_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, fl
         fake_logits, _ = _split_logits_feats(fake_out)
         loss_d = adv.d_loss(real_logits, fake_logits, label_smoothing=o.label_smoothing)
     loss_d.backward()
-    ctx.sync(d)
     ctx.opt_d.step()
     # generator
     set_requires_grad(d, False)
@@ -125,7 +123,6 @@ def adversarial_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, fl
             loss_g = loss_g + o.lambda_fm * fm
             logs["fm"] = _f(fm)
     loss_g.backward()
-    ctx.sync(g)
     ctx.opt_g.step()
     set_requires_grad(d, True)
     logs["g"] = _f(loss_g)
@@ -150,7 +147,6 @@ def wgangp_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
         gp = losses.gradient_penalty(d, y.float(), fake.float(), condition=x.float())
         loss_d = loss_w + o.lambda_gp * gp
         loss_d.backward()
-        ctx.sync(d)
         ctx.opt_d.step()
     set_requires_grad(d, False)
     ctx.opt_g.zero_grad(set_to_none=True)
@@ -160,7 +156,6 @@ def wgangp_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
         rec = losses.l1(fake, y)
         loss_g = o.lambda_adv * loss_adv + o.lambda_l1 * rec
     loss_g.backward()
-    ctx.sync(g)
     ctx.opt_g.step()
     set_requires_grad(d, True)
     return {"d": _f(loss_d), "wdist": _f(-loss_w), "gp": _f(gp), "g_adv": _f(loss_adv),
@@ -176,7 +171,6 @@ def supervised_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, flo
         dice = losses.soft_dice_loss(logits, batch["labels"])
         loss = ce + ctx.cfg.optim.lambda_dice * dice
     loss.backward()
-    ctx.sync(ctx.generator)
     ctx.opt_g.step()
     return {"ce": _f(ce), "dice_loss": _f(dice), "g": _f(loss)}
 
