@@ -108,3 +108,25 @@ def test_fine_tune_from_named_checkpoint(tmp_path: Path, monkeypatch: pytest.Mon
     cfg.run.init_from = "missing_model"
     with pytest.raises(ValueError, match="base_run"):
         train(cfg)
+
+
+def test_ema_follows_the_generator_and_is_what_gets_saved(tmp_path: Path) -> None:
+    out = tmp_path / "ema"
+    cfg = _cfg(out, 3)
+    cfg.family_args["ema_decay"] = 0.5
+    torch.manual_seed(0)
+    assert train(cfg) == "finished"
+    w = _weights(out)
+    ema = ckpt.split_prefix(w, "ema")
+    gen = ckpt.split_prefix(w, "generator")
+    assert ema and ema.keys() == gen.keys()
+    # a moving average of three steps: different from the final generator, not the untrained copy either
+    fresh = make_config("synthesis", "pix2pix", 32)
+    fresh.generator.args["ngf"] = 8
+    from medgan.models.registry import build_generator
+
+    torch.manual_seed(0)
+    start = build_generator(fresh.generator.name, **fresh.generator.args).state_dict()
+    floats = [k for k in gen if gen[k].is_floating_point() and k in start and "running" not in k]
+    assert any(not torch.equal(ema[k], gen[k]) for k in floats)
+    assert any(not torch.equal(ema[k], start[k]) for k in floats)

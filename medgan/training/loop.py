@@ -194,7 +194,8 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     if cfg.run.init_from and not resume:
         _init_from(cfg, generator, device)
     ema = None
-    if float(cfg.family_args.get("ema_decay", 0.0)) > 0:
+    ema_decay = float(cfg.family_args.get("ema_decay", 0.0))
+    if ema_decay > 0:
         ema = copy.deepcopy(generator).eval()
         for p in ema.parameters():
             p.requires_grad_(False)
@@ -282,6 +283,10 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
             shared_rng.manual_seed(shared_seed(cfg.run.seed, step))
         batch = {kk: v.to(device, non_blocking=True) for kk, v in sampler.batch(step).items()}
         logs = step_fn(ctx, batch)
+        if ema is not None:  # every family: the EMA follows the generator after each step
+            from medgan.training.step_generation import update_ema
+
+            update_ema(ema, generator, ema_decay)
         if sch_g is not None:
             sch_g.step()
         if sch_d is not None:
