@@ -66,7 +66,8 @@ def test_loss_is_swapped_by_name() -> None:
     assert {p.generator for p in presets.values()} == {"dcgan"}
     assert {a: p.step.loss for a, p in presets.items()} == {"dcgan": "bce", "lsgan": "lsgan", "hingegan": "hinge",
                                                             "wgangp": "wgan"}
-    assert presets["wgangp"].optimizer == "rmsprop" and presets["wgangp"].lr_g == 5e-5
+    assert presets["wgangp"].optimizer == "adam" and presets["wgangp"].betas == (0.0, 0.9)
+    assert all(presets[a].step.r1_gamma > 0 for a in ("dcgan", "lsgan", "hingegan"))
     assert presets["wgangp"].step.gp_weight == 10.0
     # same weights, same batch, same seed: the step's losses differ only through the loss name
     torch.manual_seed(0)
@@ -147,7 +148,7 @@ def test_loop_configs_and_step_config() -> None:
     assert generation_archs() == sorted(GENERATION_PRESETS)
     cfg = make_generation_config("wgangp", 64, 4)
     assert cfg.task == "generation" and cfg.family == "generation" and cfg.z_dim == 128
-    assert cfg.optim.optimizer == "rmsprop" and cfg.optim.adv_loss == "wgan" and cfg.optim.n_critic == 2
+    assert cfg.optim.optimizer == "adam" and cfg.optim.betas == (0.0, 0.9) and cfg.optim.adv_loss == "wgan" and cfg.optim.n_critic == 2
     cfg.optim.n_critic = 5
     s = step_config(cfg)
     assert s.n_critic == 5 and s.gp_weight == 10.0
