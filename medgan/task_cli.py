@@ -22,11 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from medgan.defaults import DEFAULT_MODELS
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODELS = {"synthesis": "spade_synthesis", "inpainting": "spade_inpainting",
-                  "segmentation": "unet_segmentation", "enhancement": "wgangp_denoise",
-                  "generation": "dcgan_generation"}
 FORMATS = ("png", "nifti", "dicom")
 
 

@@ -14,14 +14,12 @@ import gradio as gr
 import numpy as np
 
 from medgan import tasks
+from medgan.defaults import DEFAULT_MODELS
 from medgan.ui.common import UserError, friendly, to_uint8
 from medgan.ui.run_panel import out_dir
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODELS = {"synthesis": "spade_synthesis", "inpainting": "spade_inpainting",
-                  "segmentation": "unet_segmentation", "enhancement": "wgangp_denoise",
-                  "generation": "dcgan_generation"}
 
 
 def _path(f: Any) -> str | None:

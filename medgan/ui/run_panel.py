@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from medgan.defaults import DEFAULT_MODELS
+
 logger = logging.getLogger(__name__)
 
 TASK_LABELS: dict[str, str] = {
@@ -44,13 +46,7 @@ def _get(card: Any, key: str, default: Any = None) -> Any:
 
 
 # The default checkpoint per task: the bundled one with the best held-out figures (see benchmarks/quality.py).
-PREFERRED: dict[str, str] = {
-    "synthesis": "spade_synthesis",
-    "inpainting": "spade_inpainting",
-    "segmentation": "unet_segmentation",
-    "enhancement": "wgangp_denoise",
-    "generation": "stylegan_generation",
-}
+PREFERRED: dict[str, str] = DEFAULT_MODELS  # listed first in the model dropdown
 
 
 def model_choices(task: str) -> list[tuple[str, str]]:
