@@ -67,11 +67,10 @@ def test_crash_during_save_keeps_previous_checkpoint(tmp_path: Path, monkeypatch
     ckpt.save_model(out, g, None, {"name": "x", "task": "synthesis", "generator": {"name": "pix2pix"}})
     before = _weights(out)
 
-    def broken_save(tensors, path, metadata=None):  # noqa: ANN001
-        Path(path).write_bytes(b"partial garbage")
-        raise OSError("disk full")
+    def broken_save(tensors, metadata=None):  # noqa: ANN001
+        raise OSError("disk full")  # fails while the temporary file is open
 
-    monkeypatch.setattr(ckpt, "save_file", broken_save)
+    monkeypatch.setattr(ckpt, "save", broken_save)
     with torch.no_grad():
         g.weight.add_(1.0)
     with pytest.raises(OSError, match="disk full"):

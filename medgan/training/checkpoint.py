@@ -9,35 +9,20 @@ param groups and scalar state, scheduler state, Python-side RNG).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
-from medgan.atomic import atomic_write_bytes, atomic_write_json  # noqa: F401 (re-exported for the loop)
-from medgan.atomic import fsync_dir as _fsync_dir
+from medgan.atomic import atomic_write, atomic_write_bytes, atomic_write_json  # noqa: F401 (re-exported for the loop)
 
 
 def atomic_save_tensors(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> None:
-    """safetensors.save_file to a temporary file, then atomic replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Serialise ``tensors`` as safetensors and write them with :func:`medgan.atomic.atomic_write`."""
+    prepared = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    atomic_write(Path(path), lambda f: f.write(save(prepared, metadata=metadata)))
 
 
 def unwrap(module: nn.Module) -> nn.Module:
