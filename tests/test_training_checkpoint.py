@@ -129,3 +129,22 @@ def test_ema_follows_the_generator_and_is_what_gets_saved(tmp_path: Path) -> Non
     floats = [k for k in gen if gen[k].is_floating_point() and k in start and "running" not in k]
     assert any(not torch.equal(ema[k], gen[k]) for k in floats)
     assert any(not torch.equal(ema[k], start[k]) for k in floats)
+
+
+def test_ema_switched_on_at_a_resume_starts_from_the_resumed_generator(tmp_path: Path) -> None:
+    out = tmp_path / "late_ema"
+    first = _cfg(out, 2)
+    first.optim.lr_decay_start = 1.0  # constant learning rate, so the step after the resume moves the weights
+    assert train(first) == "finished"
+    before = ckpt.split_prefix(_weights(out), "generator")
+    assert not ckpt.split_prefix(_weights(out), "ema")
+    cfg = _cfg(out, 3)
+    cfg.optim.lr_decay_start = 1.0
+    cfg.family_args["ema_decay"] = 0.9
+    assert train(cfg, resume=True) == "finished"
+    w = _weights(out)
+    ema, gen = ckpt.split_prefix(w, "ema"), ckpt.split_prefix(w, "generator")
+    floats = [k for k in gen if gen[k].is_floating_point() and "running" not in k and "num_batches" not in k]
+    # one step after the resume: ema = 0.9·(resumed generator) + 0.1·(generator after the step)
+    k = next(k for k in floats if not torch.equal(gen[k], before[k]))
+    torch.testing.assert_close(ema[k], 0.9 * before[k] + 0.1 * gen[k])

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from medgan.training import checkpoint as ckpt
@@ -139,3 +140,41 @@ def test_two_process_data_parallel_matches_single_process(tmp_path: Path) -> Non
     b = ckpt.load_weights(single_out / "model.safetensors")
     for k in a:
         assert torch.allclose(a[k], b[k], atol=2e-5, rtol=1e-4), k
+
+
+def test_command_line_overrides_reach_the_config() -> None:
+    import argparse
+
+    from medgan.training.cli import add_arguments, build_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--task", "segmentation", "--arch", "unet", "--image-size", "64", "--crop-size", "32",
+                              "--blank-fraction", "0.1", "--batch-size", "3", "--out", "x"])
+    cfg = build_config(args)
+    assert (cfg.data.crop_size, cfg.data.blank_fraction, cfg.data.batch_size) == (32, 0.1, 3)
+    plain = build_config(parser.parse_args(["--task", "segmentation", "--arch", "unet", "--out", "x"]))
+    assert plain.data.blank_fraction == 0.0 and "ema_decay" not in plain.family_args
+    gen = ["--task", "generation", "--arch", "lsgan", "--image-size", "64", "--out", "x"]
+    assert build_config(parser.parse_args([*gen, "--ema-decay", "0.999"])).family_args["ema_decay"] == 0.999
+    with pytest.raises(ValueError, match="ema-decay"):
+        build_config(parser.parse_args([*gen, "--ema-decay", "1.5"]))
+
+
+def test_resume_can_switch_on_the_generator_ema(tmp_path: Path) -> None:
+    import argparse
+
+    from medgan.training.cli import add_arguments, main
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    out = tmp_path / "gen"
+    base = ["--task", "generation", "--arch", "dcgan", "--image-size", "32", "--batch-size", "2", "--device", "cpu",
+            "--sample-every", "0", "--ckpt-every", "0", "--out", str(out)]
+    assert main(parser.parse_args([*base, "--steps", "1"])) == 0
+    assert not ckpt.split_prefix(ckpt.load_weights(out / "model.safetensors"), "ema")
+    assert main(parser.parse_args([*base, "--steps", "2", "--resume", "--ema-decay", "0.9"])) == 0
+    assert json.loads((out / "config.json").read_text())["family_args"]["ema_decay"] == 0.9
+    assert ckpt.split_prefix(ckpt.load_weights(out / "model.safetensors"), "ema")
+    starts = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e.get("ema_decay") for e in starts if e["type"] == "start"] == [None, 0.9]

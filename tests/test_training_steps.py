@@ -84,3 +84,18 @@ def test_augment_keeps_image_and_labels_aligned() -> None:
     img, lab = augment_pair(data.images[0], data.labels[0], np.random.default_rng(1))
     assert img.shape == lab.shape == (64, 64)
     assert img[lab == 0].mean() < img[lab == 3].mean()
+
+
+def test_blank_fraction_adds_tissue_free_segmentation_samples_labelled_background() -> None:
+    cfg = DataConfig(source="phantoms", image_size=64, batch_size=32, num_phantoms=8, blank_fraction=0.5)
+    data = load_slices(cfg, "train")
+    batch = BatchSampler(data, "segmentation", cfg, 4, seed=0).batch(0)
+    labels, images = batch["labels"], (batch["input"][:, 0] + 1) / 2
+    blank = (labels == 0).flatten(1).all(1)
+    assert 4 <= int(blank.sum()) <= 28  # about half of 32
+    assert float(images[blank].max()) <= 0.2  # dark: a level ≤ 0.06 plus faint noise
+    assert torch.all(batch["target"][blank][:, 0] == 1)  # one-hot background
+    assert all(float(images[i].max()) > 0.3 for i in torch.nonzero(~blank).flatten())  # the others keep their tissue
+    plain = BatchSampler(data, "segmentation", DataConfig(**{**cfg.__dict__, "blank_fraction": 0.0}), 4,
+                         seed=0).batch(0)
+    assert not (plain["labels"] == 0).flatten(1).all(1).any()

@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-size", type=int, default=None,
                         help="train on random crops of this size (fully convolutional models only)")
     parser.add_argument("--augment", action="store_true")
+    parser.add_argument("--ema-decay", type=float, default=None,
+                        help="keep an exponential moving average of the generator (e.g. 0.999); exported in its place")
+    parser.add_argument("--blank-fraction", type=float, default=None,
+                        help="segmentation: fraction of training samples replaced by empty slices labelled background")
     parser.add_argument("--spectral-norm", action="store_true")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--seed", type=int, default=0)
@@ -57,16 +61,28 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     d.source = args.data
     d.augment = bool(args.augment)
     for attr, target, field in (("lr_g", o, "lr_g"), ("lr_d", o, "lr_d"), ("lambda_l1", o, "lambda_l1"),
-                                ("n_critic", o, "n_critic"), ("batch_size", d, "batch_size"), ("crop_size", d, "crop_size"), ("steps", r, "steps"),
+                                ("n_critic", o, "n_critic"), ("batch_size", d, "batch_size"), ("crop_size", d, "crop_size"),
+                                ("blank_fraction", d, "blank_fraction"), ("steps", r, "steps"),
                                 ("sample_every", r, "sample_every"), ("val_every", r, "val_every"),
                                 ("ckpt_every", r, "ckpt_every"), ("lr_decay_start", o, "lr_decay_start")):
         v = getattr(args, attr, None)
         if v is not None:
             setattr(target, field, v)
+    _set_ema(cfg, args)
     r.device, r.seed, r.out, r.init_from = args.device, args.seed, args.out, args.init_from
     r.name = args.name or Path(args.out).name
     r.command = "python -m medgan train " + " ".join(shlex.quote(a) for a in _argv())
     return cfg
+
+
+def _set_ema(cfg: TrainConfig, args: argparse.Namespace) -> None:
+    """``--ema-decay``: keep a generator EMA (may be switched on at a ``--resume``; it starts from the resumed
+    generator)."""
+    if getattr(args, "ema_decay", None) is None:
+        return
+    if not 0.0 <= args.ema_decay < 1.0:
+        raise ValueError(f"--ema-decay must be in [0, 1), got {args.ema_decay}")
+    cfg.family_args["ema_decay"] = float(args.ema_decay)
 
 
 def _argv() -> list[str]:
@@ -102,6 +118,7 @@ def main(args: argparse.Namespace) -> int:
             cfg = _TC.from_dict(json.loads((out / "config.json").read_text()))
             if args.steps is not None:
                 cfg.run.steps = args.steps
+            _set_ema(cfg, args)
         else:
             cfg = build_config(args)
     except (ValueError, FileNotFoundError, ModuleNotFoundError) as exc:

@@ -51,6 +51,7 @@ class DataConfig:
     stroke_holes: float = 0.2  # inpainting: probability of a free-form hole instead of a square
     val_limit: int = 20
     crop_size: int | None = None  # train on random crops (fully convolutional models); validation uses full slices
+    blank_fraction: float = 0.0  # segmentation: probability of an empty (tissue-free) training sample, all background
 
 
 @dataclass

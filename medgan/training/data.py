@@ -139,6 +139,12 @@ def square_mask(shape: tuple[int, int], side: int, within: np.ndarray, rng: np.r
     return m
 
 
+def blank_slice(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A tissue-free slice: a dark level in [0, 0.06] with faint Gaussian noise (σ ≤ 0.02), clipped to [0, 1]."""
+    level, sigma = rng.uniform(0.0, 0.06), rng.uniform(0.0, 0.02)
+    return np.clip(level + sigma * rng.standard_normal(shape), 0.0, 1.0).astype(np.float32)
+
+
 def make_sample(img: np.ndarray, lab: np.ndarray | None, task: str, cfg: DataConfig, k: int,
                 rng: np.random.Generator, augment: bool, crop: bool = False) -> dict[str, np.ndarray]:
     """One training/validation sample for ``task`` as float32 arrays (images in [-1, 1]); with ``crop`` and
@@ -147,6 +153,9 @@ def make_sample(img: np.ndarray, lab: np.ndarray | None, task: str, cfg: DataCon
         img, lab = augment_pair(img, lab, rng)
     if crop and cfg.crop_size:
         img, lab = random_crop(img, lab, cfg.crop_size, rng)
+    if crop and task == "segmentation" and lab is not None and cfg.blank_fraction > 0 \
+            and rng.random() < cfg.blank_fraction:  # no tissue → background everywhere
+        img, lab = blank_slice(img.shape, rng), np.zeros_like(lab)
     img = np.ascontiguousarray(img, dtype=np.float32)
     x = img[None] * 2.0 - 1.0
     if lab is None and task in ("synthesis", "segmentation", "generation"):

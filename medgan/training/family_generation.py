@@ -80,13 +80,15 @@ def generation_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, flo
 
 @torch.no_grad()
 def write_sample_grid(ctx: StepContext, path: Path) -> None:
-    """Write a PNG grid of ``SAMPLE_COUNT`` samples from fixed noise (image beside its label map)."""
+    """Write a PNG grid of ``SAMPLE_COUNT`` samples from fixed noise (image beside its label map), from the EMA
+    generator when the run keeps one (that is what export bundles)."""
     from PIL import Image
 
     from medgan.training.checkpoint import atomic_write_bytes
     from medgan.training.distributed import unwrap
 
-    g = unwrap(ctx.generator)  # rank 0 alone: never through the data-parallel wrapper
+    ema = ctx.extra.get("ema")
+    g = ema if ema is not None else unwrap(ctx.generator)  # rank 0 only: never through the data-parallel wrapper
     z = torch.randn(SAMPLE_COUNT, ctx.cfg.z_dim or 128, generator=torch.Generator().manual_seed(SAMPLE_SEED))
     was_training = g.training
     g.eval()

@@ -212,8 +212,12 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         ckpt.load_into(generator, ckpt.split_prefix(tensors, "generator"))
         if discriminator is not None:
             ckpt.load_into(discriminator, ckpt.split_prefix(tensors, "discriminator"))
-        if ema is not None:
-            ckpt.load_into(ema, ckpt.split_prefix(tensors, "ema"))
+        ema_tensors = ckpt.split_prefix(tensors, "ema")
+        if ema is not None and ema_tensors:
+            ckpt.load_into(ema, ema_tensors)
+        elif ema is not None:  # EMA switched on at this resume: it starts from the resumed generator
+            ema.load_state_dict(generator.state_dict())
+            logger.info("EMA (decay %g) starts from the generator at the resumed step", ema_decay)
         start = int(ckpt.load_train_state(out, optimizers, schedulers)["step"])
         logger.info("resumed %s at step %d", out, start)
     ddp.broadcast_module(generator, info)
@@ -244,6 +248,8 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     start_event = {"type": "start", "device": device.type, "device_name": name, "total_steps": total,
                    "start_step": start, "world_size": info.world}
+    if ema is not None:
+        start_event["ema_decay"] = ema_decay
     if info.enabled:
         start_event["data_parallel"] = ddp.describe({"generator": g_step, "discriminator": d_step}, info)
     log.write(start_event)
