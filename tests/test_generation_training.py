@@ -41,14 +41,18 @@ def _build(arch: str):
     return p, g, d
 
 
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-mixed"])
 @pytest.mark.parametrize("arch", sorted(GENERATION_PRESETS))
-def test_one_cpu_step_per_variant(arch: str) -> None:
+def test_one_cpu_step_per_variant(arch: str, bf16: bool) -> None:
     torch.manual_seed(0)
     p, g, d = _build(arch)
     p.step.r1_every = 1  # lazy R1 would skip the penalty on some steps
+    p.step.feature_matching = 1.0 if bf16 else 0.0  # the feature-matching path under mixed precision too
     opt_g, opt_d = make_optimizers(p, g, d)
     g0, d0 = copy.deepcopy(g.state_dict()), copy.deepcopy(d.state_dict())
-    logs = generation_step(g, d, opt_g, opt_d, _real_batch(), p.step)
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else None
+    logs = generation_step(g, d, opt_g, opt_d, _real_batch(), p.step, autocast=autocast)
+    assert all(v.dtype == torch.float32 for v in g.state_dict().values() if v.is_floating_point())
     assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(logs)
     assert all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
     if p.step.gp_weight > 0:

@@ -146,9 +146,9 @@ class StyleGenerator(nn.Module):
         w = self.mapping(z)
         if self.training:
             with torch.no_grad():
-                self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
-        if truncation_psi != 1.0:
-            w = self.w_avg.lerp(w, truncation_psi)
+                self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))
+        if truncation_psi != 1.0:  # (under mixed precision w may be bf16 while w_avg stays float32)
+            w = self.w_avg.to(w.dtype).lerp(w, truncation_psi)
         return w
 
     def synthesis(self, w: Tensor) -> Tensor:

@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--ema-decay", type=float, default=None,
                         help="keep an exponential moving average of the generator (e.g. 0.999); exported in its place")
+    parser.add_argument("--amp-cpu", action="store_true",
+                        help="bf16 mixed precision on CPU as well (fast on CPUs with AVX512-BF16 / AMX)")
     parser.add_argument("--blank-fraction", type=float, default=None,
                         help="segmentation: fraction of training samples replaced by empty slices labelled background")
     parser.add_argument("--spectral-norm", action="store_true")
@@ -69,6 +71,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if v is not None:
             setattr(target, field, v)
     _set_ema(cfg, args)
+    r.amp_cpu = r.amp_cpu or bool(getattr(args, "amp_cpu", False))
     r.device, r.seed, r.out, r.init_from = args.device, args.seed, args.out, args.init_from
     r.name = args.name or Path(args.out).name
     r.command = "python -m medgan train " + " ".join(shlex.quote(a) for a in _argv())
@@ -119,6 +122,7 @@ def main(args: argparse.Namespace) -> int:
             if args.steps is not None:
                 cfg.run.steps = args.steps
             _set_ema(cfg, args)
+            cfg.run.amp_cpu = cfg.run.amp_cpu or bool(args.amp_cpu)
         else:
             cfg = build_config(args)
     except (ValueError, FileNotFoundError, ModuleNotFoundError) as exc:

@@ -67,7 +67,8 @@ class RunConfig:
     name: str = "model"
     out: str = "runs/model"
     init_from: str | None = None
-    amp: bool = True  # mixed precision on CUDA only
+    amp: bool = True  # bf16 mixed precision on CUDA
+    amp_cpu: bool = False  # bf16 mixed precision on CPU too (about 1.8× faster where the CPU has AVX512-BF16 / AMX)
     command: str = ""
 
 

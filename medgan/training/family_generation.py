@@ -75,7 +75,8 @@ def generation_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, flo
     if cfg is None:
         cfg = ctx.extra["generation_step"] = step_config(ctx.cfg)
     real = augment_batch(batch["target"].float())
-    return core_step(ctx.generator, ctx.discriminator, ctx.opt_g, ctx.opt_d, real, cfg, shared_rng=ctx.shared_rng)
+    return core_step(ctx.generator, ctx.discriminator, ctx.opt_g, ctx.opt_d, real, cfg, shared_rng=ctx.shared_rng,
+                     autocast=ctx.autocast)
 
 
 @torch.no_grad()

@@ -234,10 +234,11 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     if cfg.task != "generation":
         val_batches = fixed_batches(load_slices(cfg.data, "val"), cfg.task, cfg.data, k, cfg.data.val_limit)
     step_fn = get_step(cfg.family)
-    use_amp = cfg.run.amp and device.type == "cuda"
+    amp_device = device.type if (cfg.run.amp and device.type == "cuda") or (
+        cfg.run.amp_cpu and device.type == "cpu") else None
 
     def autocast():
-        return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
+        return torch.autocast(amp_device, dtype=torch.bfloat16) if amp_device else contextlib.nullcontext()
 
     # the step functions see the data-parallel wrappers; checkpoints, EMA, samples and validation the modules
     g_step = ddp.wrap(generator, info, device)
@@ -247,7 +248,7 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
                       extra={"ema": ema} if ema is not None else {})
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     start_event = {"type": "start", "device": device.type, "device_name": name, "total_steps": total,
-                   "start_step": start, "world_size": info.world}
+                   "start_step": start, "world_size": info.world, "precision": "bf16-mixed" if amp_device else "fp32"}
     if ema is not None:
         start_event["ema_decay"] = ema_decay
     if info.enabled:

@@ -9,8 +9,10 @@ R1 penalty, generator EMA.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,9 +182,13 @@ def r1_due(cfg: GenerationStepConfig, rng: torch.Generator | None = None) -> boo
 def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                     real: Tensor, cfg: GenerationStepConfig, ema: nn.Module | None = None,
                     aug_generator: torch.Generator | None = None,
-                    shared_rng: torch.Generator | None = None) -> dict[str, float]:
+                    shared_rng: torch.Generator | None = None,
+                    autocast: Callable[[], contextlib.AbstractContextManager] | None = None) -> dict[str, float]:
     """One training step on a real batch ``(N, 1 + K, H, W)``. Returns scalar logs: ``d_loss``, ``g_loss``,
     ``d_real``, ``d_fake`` (mean logits) and ``gp`` / ``r1`` / ``fm`` when enabled.
+
+    ``autocast`` (mixed precision): the forward passes of G and D run inside it; losses and penalties are taken
+    in float32.
 
     ``g`` and ``d`` may be DistributedDataParallel wrappers: D is frozen while the generator's loss goes through
     it (its gradients there were never used), and the lazy-R1 decision is drawn from ``shared_rng`` when given
@@ -191,6 +197,7 @@ def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, op
     n = real.shape[0]
     dev = real.device
     logs: dict[str, float] = {}
+    ac = autocast or contextlib.nullcontext
 
     def aug(x: Tensor) -> Tensor:
         return diff_augment(x, cfg.diffaugment, generator=aug_generator) if cfg.diffaugment else x
@@ -198,17 +205,19 @@ def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, op
     g.train()
     d.train()
     for _ in range(max(1, cfg.n_critic)):
-        with torch.no_grad():
-            fake = to_discriminator_input(g(torch.randn(n, cfg.z_dim, device=dev)))
+        with torch.no_grad(), ac():
+            fake = to_discriminator_input(g(torch.randn(n, cfg.z_dim, device=dev))).float()
         real_in = aug(real)
         do_r1 = r1_due(cfg, shared_rng)
         if do_r1:
             real_in = real_in.detach().requires_grad_(True)
-        real_logits = d(real_in)
-        fake_logits = d(aug(fake))
+        with ac():
+            real_logits, fake_logits = d(real_in), d(aug(fake))
+        real_logits, fake_logits = real_logits.float(), fake_logits.float()
         loss_d = adv.d_loss(real_logits, fake_logits, label_smoothing=cfg.label_smoothing)
         if cfg.gp_weight > 0:
-            gp = gradient_penalty(d, real_in.detach(), aug(fake))
+            with ac():
+                gp = gradient_penalty(d, real_in.detach(), aug(fake)).float()
             loss_d = loss_d + cfg.gp_weight * gp
             logs["gp"] = float(gp.detach())
         if do_r1:
@@ -225,13 +234,14 @@ def generation_step(g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer, op
 
     want_fm = cfg.feature_matching > 0
     _set_requires_grad(d, False)
-    fake = to_discriminator_input(g(torch.randn(n, cfg.z_dim, device=dev)))
-    fake_logits, fake_feats = _d_out(d, aug(fake), want_fm)
-    loss_g = adv.g_loss(fake_logits)
+    with ac():
+        fake = to_discriminator_input(g(torch.randn(n, cfg.z_dim, device=dev)))
+        fake_logits, fake_feats = _d_out(d, aug(fake), want_fm)
+    loss_g = adv.g_loss(fake_logits.float())
     if want_fm:
-        with torch.no_grad():
+        with torch.no_grad(), ac():
             _, real_feats = _d_out(d, aug(real), True)
-        fm = feature_matching(real_feats, fake_feats)
+        fm = feature_matching([f.float() for f in real_feats], [f.float() for f in fake_feats])
         loss_g = loss_g + cfg.feature_matching * fm
         logs["fm"] = float(fm.detach())
     opt_g.zero_grad(set_to_none=True)
