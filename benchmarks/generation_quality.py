@@ -1,6 +1,7 @@
 """Quality of the bundled unconditional generation checkpoints (DCGAN, LSGAN, WGAN-GP, HingeGAN, StyleGAN).
 
-For each generation checkpoint, from ``--samples`` fixed-seed samples:
+For each generation checkpoint, from ``--seeds`` sets of ``--samples`` fixed-seed samples (mean ± sd over the sets:
+FD from about a hundred samples moves a lot with the draw, e.g. 0.045 to 0.15 for one StyleGAN):
 - FD-medgan: Fréchet distance on the encoder features of the bundled ``unet_segmentation`` U-Net, generated
   images vs the real train slices at the same size (reference line: real test vs real train);
 - FD-layout: Fréchet distance on the U-Net's class-probability maps average-pooled to 8×8 (where the tissues
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -66,10 +68,26 @@ def mean_dice(pred: torch.Tensor, target: torch.Tensor, k: int = 4) -> float:
     return sum(d) / max(1, len(d))
 
 
+def sample_set_metrics(out: torch.Tensor, ref: dict, feat, seg: torch.nn.Module, seg_size: int  # noqa: ANN001
+                       ) -> dict[str, float]:
+    """FD-medgan, FD-layout, label Dice, nearest-train L1 and pairwise L1 of one set of generator outputs."""
+    img = (out[:, :1].clamp(-1, 1) + 1) / 2
+    probs = seg_probs(seg, img, seg_size)
+    flat, tr = img.flatten(1), ref["train_img"].flatten(1)
+    m = min(64, len(flat))
+    pair = torch.cdist(flat[:m], flat[:m], p=1) / flat.shape[1]
+    return {"fd": float(frechet_distance(ref["train_feats"], feat(img))),
+            "fd_layout": float(frechet_distance(ref["train_layout"], layout_features(probs))),
+            "dice": mean_dice(probs.argmax(1), out[:, 1:].argmax(1)),
+            "nn_l1": float(torch.cdist(flat, tr, p=1).min(1).values.mean() / flat.shape[1]),
+            "div": float(pair.sum() / (m * (m - 1)))}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--names", nargs="*", default=None)
     ap.add_argument("--samples", type=int, default=128)
+    ap.add_argument("--seeds", type=int, default=3, help="sample sets (seeds 2026, 2027, ...); mean ± sd reported")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -100,29 +118,31 @@ def main(argv: list[str] | None = None) -> int:
                   f"label Dice U-Net(real test) vs labels = {ref['dice_real']:.3f}")
         ref = refs[size]
         g = load_model(card.name).module
-        z = torch.randn(a.samples, card.z_dim or 128, generator=torch.Generator().manual_seed(SEED))
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            out = torch.cat([g(z[i:i + 32]) for i in range(0, len(z), 32)])
-        ms = (time.perf_counter() - t0) * 1000 / len(z)
-        img = (out[:, :1].clamp(-1, 1) + 1) / 2
-        labels = out[:, 1:].argmax(1)
-        fd = float(frechet_distance(ref["train_feats"], feat(img)))
-        probs = seg_probs(seg, img, seg_size)
-        dice = mean_dice(probs.argmax(1), labels)
-        fd_layout = float(frechet_distance(ref["train_layout"], layout_features(probs)))
-        flat, tr = img.flatten(1), ref["train_img"].flatten(1)
-        nn_l1 = float(torch.cdist(flat, tr, p=1).min(1).values.mean() / flat.shape[1])
-        m = min(64, len(flat))
-        pair = torch.cdist(flat[:m], flat[:m], p=1) / flat.shape[1]
-        div = float(pair.sum() / (m * (m - 1)))
-        res = {"fd_medgan_vs_train": round(fd, 3), "fd_medgan_real_test_vs_train": round(ref["fd_test"], 3),
-               "fd_layout_vs_train": round(fd_layout, 3), "fd_layout_real_test_vs_train": round(ref["layout_test"], 3),
-               "label_dice_seg_vs_generated": round(dice, 4), "label_dice_real_reference": round(ref["dice_real"], 4),
-               "nearest_train_l1": round(nn_l1, 4), "pairwise_l1": round(div, 4), "samples": a.samples,
+        runs, out, ms = [], None, 0.0
+        for seed in [SEED + i for i in range(a.seeds)]:  # FD from ~100 samples varies with the draw: several sets
+            z = torch.randn(a.samples, card.z_dim or 128, generator=torch.Generator().manual_seed(seed))
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                o = torch.cat([g(z[i:i + 32]) for i in range(0, len(z), 32)])
+            ms = (time.perf_counter() - t0) * 1000 / len(z)
+            out = o if out is None else out
+            runs.append(sample_set_metrics(o, ref, feat, seg, seg_size))
+        assert out is not None
+        mean = {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
+        sd = {k: statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in runs[0]}
+        res = {"fd_medgan_vs_train": round(mean["fd"], 3), "fd_medgan_sd": round(sd["fd"], 3),
+               "fd_medgan_real_test_vs_train": round(ref["fd_test"], 3),
+               "fd_layout_vs_train": round(mean["fd_layout"], 3), "fd_layout_sd": round(sd["fd_layout"], 3),
+               "fd_layout_real_test_vs_train": round(ref["layout_test"], 3),
+               "label_dice_seg_vs_generated": round(mean["dice"], 4), "label_dice_sd": round(sd["dice"], 4),
+               "label_dice_real_reference": round(ref["dice_real"], 4),
+               "nearest_train_l1": round(mean["nn_l1"], 4), "pairwise_l1": round(mean["div"], 4),
+               "samples": a.samples, "sample_sets": a.seeds,
                "feature_extractor": "unet_segmentation encoder (FD-medgan)"}
-        print(f"{card.name:22s} {size}px steps={card.steps:5d} FD-medgan={fd:7.3f} FD-layout={fd_layout:7.2f} label-Dice={dice:.3f} "
-              f"nearest-train-L1={nn_l1:.4f} pairwise-L1={div:.4f} ({ms:.1f} ms/sample batched, 1 thread)")
+        print(f"{card.name:22s} {size}px steps={card.steps:5d} FD-medgan={mean['fd']:.3f}±{sd['fd']:.3f} "
+              f"FD-layout={mean['fd_layout']:.2f}±{sd['fd_layout']:.2f} label-Dice={mean['dice']:.3f}±{sd['dice']:.3f} "
+              f"nearest-train-L1={mean['nn_l1']:.4f} pairwise-L1={mean['div']:.4f} "
+              f"({ms:.1f} ms/sample batched, 1 thread)")
         if a.write and card.bundled:
             data = json.loads(card.card_path.read_text())
             data.setdefault("metrics", {})["generation"] = res

@@ -176,3 +176,25 @@ def test_cli_trains_two_steps(tmp_path) -> None:  # noqa: ANN001
     with torch.no_grad():
         y = g(torch.randn(2, 128))
     assert y.shape == (2, 5, 32, 32)
+
+
+def test_ema_batchnorm_statistics_are_re_estimated_from_its_own_samples() -> None:
+    from medgan.training.step_generation import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    _, g, _ = _build("dcgan")
+    bn = next(m for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    bn.running_mean.fill_(5.0)  # statistics that belong to some other set of weights
+    seen: list[torch.Tensor] = []
+    hook = bn.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach()))
+    g.eval()
+    assert recalibrate_batchnorm(g, 16, batches=3, batch_size=8, seed=1)
+    hook.remove()
+    assert not g.training and bn.momentum == 0.1  # mode and momentum restored
+    x = torch.cat(seen)  # the 3 × 8 calibration samples seen by this layer
+    torch.testing.assert_close(bn.running_mean, x.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    recalibrate_batchnorm(g, 16, batches=3, batch_size=8, seed=1)  # fixed noise: the same statistics again
+    assert all(torch.equal(before[k], v) for k, v in g.state_dict().items())
+    _, sg, _ = _build("stylegan")
+    assert not recalibrate_batchnorm(sg, 16)  # no BatchNorm: nothing to do

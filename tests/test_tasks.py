@@ -76,6 +76,14 @@ def test_segmentation_labels_and_dice(brain):
             assert v <= r.metrics["dice " + k[4:]] + 1e-9
 
 
+def test_segmentation_of_a_slice_without_tissue_is_background():
+    # a slice above the vertex or outside the head: dark, maybe faintly noisy; no class may fill it
+    rng = np.random.default_rng(0)
+    for img in (np.zeros((256, 256), np.float32), np.clip(0.03 + 0.01 * rng.standard_normal((256, 256)), 0, 1)):
+        r = tasks.segment(img.astype(np.float32), "unet_segmentation")
+        assert (r.labels == 0).mean() > 0.99
+
+
 @pytest.mark.parametrize("kind", ["denoise", "sr4", "deblur"])
 def test_enhancement_reports_input_and_output(brain, kind):
     img, _ = brain

@@ -259,9 +259,16 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         discriminator.train()
     last_metrics: dict[str, Any] = {}
 
+    def fit_ema() -> None:  # an EMA generator's BatchNorm statistics, re-estimated for its own weights
+        if ema is not None and cfg.task == "generation":
+            from medgan.training.step_generation import recalibrate_batchnorm
+
+            recalibrate_batchnorm(ema, cfg.z_dim or 128, device)
+
     def save(step_done: int, final_metrics: dict[str, Any] | None = None) -> None:
         if not info.is_main:
             return
+        fit_ema()
         card = build_card(cfg, step_done, final_metrics if final_metrics is not None else last_metrics)
         ckpt.save_model(out, generator, discriminator, card, ema=ema)
         ckpt.save_train_state(out, step_done, optimizers, schedulers)
@@ -272,6 +279,7 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
             return
         path = out / "samples" / f"step_{step_done:06d}.png"
         if cfg.task == "generation":
+            fit_ema()
             from medgan.training.family_generation import write_sample_grid
 
             write_sample_grid(ctx, path)

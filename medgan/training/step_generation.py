@@ -161,11 +161,38 @@ def _d_out(d: nn.Module, x: Tensor, want_feats: bool) -> tuple[Tensor, list[Tens
 
 @torch.no_grad()
 def update_ema(ema: nn.Module, g: nn.Module, decay: float) -> None:
-    """ema ← decay·ema + (1 - decay)·g for parameters; buffers (BatchNorm stats, w_avg) copied."""
+    """ema ← decay·ema + (1 - decay)·g for parameters; buffers (BatchNorm stats, w_avg) copied (BatchNorm
+    statistics are re-estimated for the EMA weights before it is sampled or saved: :func:`recalibrate_batchnorm`)."""
     for pe, pg in zip(ema.parameters(), g.parameters()):
         pe.lerp_(pg.detach(), 1.0 - decay)
     for be, bg in zip(ema.buffers(), g.buffers()):
         be.copy_(bg)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(g: nn.Module, z_dim: int, device: torch.device | str = "cpu", batches: int = 16,
+                          batch_size: int = 64, seed: int = 0) -> bool:
+    """Re-estimate the BatchNorm running statistics of an (EMA) generator from its own samples: ``batches`` ×
+    ``batch_size`` fixed-seed noise vectors, cumulative average. An EMA's weights are an average of past
+    generators, so the running statistics copied from the live generator do not fit them (samples come out
+    washed out). Returns False (and does nothing) when ``g`` has no BatchNorm layer."""
+    bns = [m for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return False
+    saved = [(m.momentum, m.training) for m in bns]
+    was_training = g.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over the calibration batches
+    g.train()
+    rng = torch.Generator().manual_seed(seed)
+    for _ in range(batches):
+        g(torch.randn(batch_size, z_dim, generator=rng).to(device))
+    g.train(was_training)
+    for m, (momentum, training) in zip(bns, saved):
+        m.momentum = momentum
+        m.train(training)
+    return True
 
 
 def _set_requires_grad(module: nn.Module, flag: bool) -> None:
