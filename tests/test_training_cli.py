@@ -161,20 +161,27 @@ def test_command_line_overrides_reach_the_config() -> None:
         build_config(parser.parse_args([*gen, "--ema-decay", "1.5"]))
 
 
-def test_resume_can_switch_on_the_generator_ema(tmp_path: Path) -> None:
+def test_export_bundles_the_ema_and_records_switches_made_at_resumes(tmp_path: Path) -> None:
     import argparse
 
     from medgan.training.cli import add_arguments, main
+    from medgan.training.export import export_run
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    out = tmp_path / "gen"
+    out, dest = tmp_path / "run", tmp_path / "ckpt"
     base = ["--task", "generation", "--arch", "dcgan", "--image-size", "32", "--batch-size", "2", "--device", "cpu",
-            "--sample-every", "0", "--ckpt-every", "0", "--out", str(out)]
+            "--sample-every", "0", "--ckpt-every", "0", "--name", "tiny_gen", "--out", str(out)]
     assert main(parser.parse_args([*base, "--steps", "1"])) == 0
-    assert not ckpt.split_prefix(ckpt.load_weights(out / "model.safetensors"), "ema")
     assert main(parser.parse_args([*base, "--steps", "2", "--resume", "--ema-decay", "0.9"])) == 0
+    assert main(parser.parse_args([*base, "--steps", "3", "--resume", "--amp-cpu"])) == 0
     assert json.loads((out / "config.json").read_text())["family_args"]["ema_decay"] == 0.9
-    assert ckpt.split_prefix(ckpt.load_weights(out / "model.safetensors"), "ema")
-    starts = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [e.get("ema_decay") for e in starts if e["type"] == "start"] == [None, 0.9]
+    weights = export_run(out, dest)
+    card = json.loads((dest / "tiny_gen.json").read_text())
+    assert [(s["from_step"], s["precision"], s["ema_decay"]) for s in card["training_segments"]] == [
+        (0, "fp32", None), (1, "fp32", 0.9), (2, "bf16-mixed", 0.9)]
+    assert card["steps"] == 3
+    bundled = ckpt.load_weights(weights)
+    ema = ckpt.split_prefix(ckpt.load_weights(out / "model.safetensors"), "ema")
+    assert bundled.keys() == {f"generator.{k}" for k in ema}
+    assert all(torch.equal(bundled[f"generator.{k}"], v) for k, v in ema.items())

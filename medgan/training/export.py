@@ -20,6 +20,31 @@ logger = logging.getLogger(__name__)
 MAX_BYTES = 10 * 1024 * 1024
 
 
+def run_history(run_dir: Path) -> list[dict]:
+    """The run's segments from the ``start`` events of ``metrics.jsonl`` (one per launch, resumes included):
+    ``from_step``, ``device``, ``precision``, ``ema_decay``, ``world_size``; a launch that changed none of them
+    is merged into the previous segment."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    keys = ("device", "precision", "ema_decay", "world_size")
+    out: list[dict] = []
+    for line in path.read_text().splitlines():
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a crash
+            continue
+        if ev.get("type") != "start":
+            continue
+        seg = {"from_step": int(ev.get("start_step", 0)), "device": ev.get("device"),
+               "precision": ev.get("precision", "fp32"), "ema_decay": ev.get("ema_decay"),
+               "world_size": int(ev.get("world_size", 1))}
+        if out and all(out[-1][k] == seg[k] for k in keys):
+            continue
+        out.append(seg)
+    return out
+
+
 def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
     """Export the generator of ``run_dir`` into ``dest``; returns the weights path."""
     from medgan.inference import ModelCard, build_from_card
@@ -52,6 +77,9 @@ def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
         card.setdefault("metrics", {})["test"] = evaluate(cfg.task, module, test, torch.device("cpu"))
     card["training_command"] = (card.get("training_command", "") +
                                 f" && python -m medgan.training.export {run_dir} --dest {dest}")
+    history = run_history(run_dir)
+    if len(history) > 1:  # switches turned on at a resume (EMA, CPU bf16, more ranks): the card says from when
+        card["training_segments"] = history
     if int(card.get("steps", 0)) < cfg.run.steps:  # a time-boxed run stopped early (clean cancel + checkpoint)
         card["training_note"] = (f"stopped at step {card['steps']} of {cfg.run.steps} by the training time limit; "
                                  f"add --steps {card['steps']} to reproduce the same number of steps")
