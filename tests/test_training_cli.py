@@ -159,6 +159,8 @@ def test_command_line_overrides_reach_the_config() -> None:
     assert build_config(parser.parse_args([*gen, "--ema-decay", "0.999"])).family_args["ema_decay"] == 0.999
     with pytest.raises(ValueError, match="ema-decay"):
         build_config(parser.parse_args([*gen, "--ema-decay", "1.5"]))
+    with pytest.raises(ValueError, match="zoom-out"):
+        build_config(parser.parse_args(["--task", "segmentation", "--arch", "unet", "--out", "x", "--zoom-out", "1"]))
 
 
 def test_export_bundles_the_ema_and_records_switches_made_at_resumes(tmp_path: Path) -> None:

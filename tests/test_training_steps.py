@@ -99,3 +99,22 @@ def test_blank_fraction_adds_tissue_free_segmentation_samples_labelled_backgroun
     plain = BatchSampler(data, "segmentation", DataConfig(**{**cfg.__dict__, "blank_fraction": 0.0}), 4,
                          seed=0).batch(0)
     assert not (plain["labels"] == 0).flatten(1).all(1).any()
+
+
+def test_zoom_out_shrinks_the_content_and_uniform_crops_reach_empty_corners() -> None:
+    cfg = DataConfig(source="phantoms", image_size=64, batch_size=24, num_phantoms=8, augment=True)
+    data = load_slices(cfg, "train")
+    plain = BatchSampler(data, "segmentation", cfg, 4, seed=0).batch(0)
+    zoomed = BatchSampler(data, "segmentation", DataConfig(**{**cfg.__dict__, "zoom_out": 0.5}), 4, seed=0).batch(0)
+    area = lambda b: (b["labels"] > 0).flatten(1).sum(1).float()  # noqa: E731
+    assert float(area(zoomed).mean()) < 0.85 * float(area(plain).mean())
+    # labels stay aligned with the image: tissue where the phantom is bright, background where it is dark
+    img = (zoomed["input"][:, 0] + 1) / 2
+    assert float(img[zoomed["labels"] == 0].mean()) < float(img[zoomed["labels"] == 3].mean())
+    crops = {"crop_size": 24, "augment": False}
+    on_tissue = BatchSampler(data, "segmentation", DataConfig(**{**cfg.__dict__, **crops}), 4, seed=0).batch(0)
+    anywhere = BatchSampler(data, "segmentation", DataConfig(**{**cfg.__dict__, **crops, "uniform_crops": 1.0}), 4,
+                            seed=0).batch(0)
+    assert on_tissue["labels"].shape[-1] == anywhere["labels"].shape[-1] == 24
+    assert (area(on_tissue) > 0).all()
+    assert float(area(anywhere).mean()) < float(area(on_tissue).mean())

@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep an exponential moving average of the generator (e.g. 0.999); exported in its place")
     parser.add_argument("--amp-cpu", action="store_true",
                         help="bf16 mixed precision on CPU as well (fast on CPUs with AVX512-BF16 / AMX)")
+    parser.add_argument("--zoom-out", type=float, default=None,
+                        help="with --augment: shrink slices by a random factor in [1 - Z, 1] (small brains in empty fields)")
+    parser.add_argument("--uniform-crops", type=float, default=None,
+                        help="with --crop-size: fraction of crops placed anywhere instead of centred on tissue")
     parser.add_argument("--blank-fraction", type=float, default=None,
                         help="segmentation: fraction of training samples replaced by empty slices labelled background")
     parser.add_argument("--spectral-norm", action="store_true")
@@ -64,12 +68,17 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     d.augment = bool(args.augment)
     for attr, target, field in (("lr_g", o, "lr_g"), ("lr_d", o, "lr_d"), ("lambda_l1", o, "lambda_l1"),
                                 ("n_critic", o, "n_critic"), ("batch_size", d, "batch_size"), ("crop_size", d, "crop_size"),
-                                ("blank_fraction", d, "blank_fraction"), ("steps", r, "steps"),
+                                ("blank_fraction", d, "blank_fraction"), ("zoom_out", d, "zoom_out"),
+                                ("uniform_crops", d, "uniform_crops"), ("steps", r, "steps"),
                                 ("sample_every", r, "sample_every"), ("val_every", r, "val_every"),
                                 ("ckpt_every", r, "ckpt_every"), ("lr_decay_start", o, "lr_decay_start")):
         v = getattr(args, attr, None)
         if v is not None:
             setattr(target, field, v)
+    for name, value, top in (("--zoom-out", d.zoom_out, 0.95), ("--uniform-crops", d.uniform_crops, 1.0),
+                             ("--blank-fraction", d.blank_fraction, 1.0)):
+        if not 0.0 <= value <= top:
+            raise ValueError(f"{name} must be between 0 and {top}, got {value}")
     _set_ema(cfg, args)
     r.amp_cpu = r.amp_cpu or bool(getattr(args, "amp_cpu", False))
     r.device, r.seed, r.out, r.init_from = args.device, args.seed, args.out, args.init_from

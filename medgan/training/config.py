@@ -51,6 +51,8 @@ class DataConfig:
     stroke_holes: float = 0.2  # inpainting: probability of a free-form hole instead of a square
     val_limit: int = 20
     crop_size: int | None = None  # train on random crops (fully convolutional models); validation uses full slices
+    zoom_out: float = 0.0  # augmentation: shrink the content by a random factor in [1 - zoom_out, 1]
+    uniform_crops: float = 0.0  # fraction of crops placed anywhere (empty corners included), not on tissue
     blank_fraction: float = 0.0  # segmentation: probability of an empty (tissue-free) training sample, all background
 
 

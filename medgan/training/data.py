@@ -79,9 +79,10 @@ def load_slices(cfg: DataConfig, split: str) -> SliceSet:
     return _resize_set(images[sl], None if labels is None else labels[sl], cfg.image_size)
 
 
-def augment_pair(img: np.ndarray, lab: np.ndarray | None, rng: np.random.Generator
+def augment_pair(img: np.ndarray, lab: np.ndarray | None, rng: np.random.Generator, zoom_out: float = 0.0
                  ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Seed augmentations: horizontal/vertical flips, rotation ±15°, translation ±15 px (at 256, scaled)."""
+    """Seed augmentations: horizontal/vertical flips, rotation ±15°, translation ±15 px (at 256, scaled); with
+    ``zoom_out`` > 0 also a random shrink of the content by a factor in [1 - zoom_out, 1] (background around it)."""
     if rng.random() < 0.5:
         img, lab = img[:, ::-1], None if lab is None else lab[:, ::-1]
     if rng.random() < 0.5:
@@ -91,6 +92,8 @@ def augment_pair(img: np.ndarray, lab: np.ndarray | None, rng: np.random.Generat
     shift = rng.uniform(-15, 15, 2) * s / 256
     c, sn = np.cos(angle), np.sin(angle)
     mat = np.array([[c, -sn], [sn, c]])
+    if zoom_out > 0:
+        mat = mat / rng.uniform(1.0 - zoom_out, 1.0)  # output → input coordinates: > 1 shrinks the content
     centre = np.array([s / 2 - 0.5, s / 2 - 0.5])
     offset = centre - mat @ centre - shift
     img = ndimage.affine_transform(np.ascontiguousarray(img), mat, offset=offset, order=1, mode="constant")
@@ -104,14 +107,14 @@ def one_hot(labels: np.ndarray, k: int) -> np.ndarray:
     return (labels[None] == np.arange(k)[:, None, None]).astype(np.float32)
 
 
-def random_crop(img: np.ndarray, lab: np.ndarray | None, size: int, rng: np.random.Generator
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-    """A ``size``×``size`` crop centred (when possible) on a random foreground pixel."""
+def random_crop(img: np.ndarray, lab: np.ndarray | None, size: int, rng: np.random.Generator,
+                uniform: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """A ``size``×``size`` crop centred (when possible) on a random foreground pixel, or anywhere (``uniform``)."""
     h, w = img.shape
     if size >= h and size >= w:
         return img, lab
     fg = lab > 0 if lab is not None else img > 0.05
-    if fg.any():
+    if fg.any() and not uniform:
         ys, xs = np.nonzero(fg)
         i = int(rng.integers(len(ys)))
         cy, cx = int(ys[i]), int(xs[i])
@@ -150,9 +153,10 @@ def make_sample(img: np.ndarray, lab: np.ndarray | None, task: str, cfg: DataCon
     """One training/validation sample for ``task`` as float32 arrays (images in [-1, 1]); with ``crop`` and
     ``cfg.crop_size`` a random crop (holes keep their full-image size)."""
     if augment:
-        img, lab = augment_pair(img, lab, rng)
+        img, lab = augment_pair(img, lab, rng, zoom_out=cfg.zoom_out)
     if crop and cfg.crop_size:
-        img, lab = random_crop(img, lab, cfg.crop_size, rng)
+        uniform = cfg.uniform_crops > 0 and rng.random() < cfg.uniform_crops
+        img, lab = random_crop(img, lab, cfg.crop_size, rng, uniform=uniform)
     if crop and task == "segmentation" and lab is not None and cfg.blank_fraction > 0 \
             and rng.random() < cfg.blank_fraction:  # no tissue → background everywhere
         img, lab = blank_slice(img.shape, rng), np.zeros_like(lab)
