@@ -24,7 +24,9 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +70,32 @@ def mean_dice(pred: torch.Tensor, target: torch.Tensor, k: int = 4) -> float:
     return sum(d) / max(1, len(d))
 
 
+@dataclass
+class Candidate:
+    """A generator to measure: an installed checkpoint (``card``) or a training run's weights."""
+
+    name: str
+    image_size: int
+    steps: int
+    z_dim: int
+    module: torch.nn.Module
+    card: Any = None
+
+
+def run_candidate(run: Path) -> Candidate:
+    """The EMA generator (else the generator) saved in a training run folder."""
+    from medgan.models.registry import build_generator
+    from medgan.training import checkpoint as ckpt
+    from medgan.training.config import TrainConfig
+
+    cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+    g = build_generator(cfg.generator.name, **cfg.generator.args)
+    tensors = ckpt.load_weights(run / "model.safetensors")
+    ckpt.load_into(g, ckpt.split_prefix(tensors, "ema") or ckpt.split_prefix(tensors, "generator"))
+    steps = int(json.loads((run / "model.json").read_text()).get("steps", 0)) if (run / "model.json").exists() else 0
+    return Candidate(run.name, int(cfg.generator.args.get("image_size", 64)), steps, int(cfg.z_dim or 128), g.eval())
+
+
 def sample_set_metrics(out: torch.Tensor, ref: dict, feat, seg: torch.nn.Module, seg_size: int  # noqa: ANN001
                        ) -> dict[str, float]:
     """FD-medgan, FD-layout, label Dice, nearest-train L1 and pairwise L1 of one set of generator outputs."""
@@ -89,9 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--seeds", type=int, default=3, help="sample sets (seeds 2026, 2027, ...); mean ± sd reported")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--runs", nargs="*", default=None,
+                    help="training run folders (config.json + model.safetensors) to measure instead of the "
+                         "installed checkpoints; the EMA generator when the run keeps one")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    cards = [c for c in list_cards("generation") if a.names is None or c.name in a.names]
+    if a.runs is not None:
+        cards = [run_candidate(Path(r)) for r in a.runs]
+    else:
+        cards = [Candidate(c.name, int(c.image_size), int(c.steps or 0), int(c.z_dim or 128),
+                           load_model(c.name).module, c)
+                 for c in list_cards("generation") if a.names is None or c.name in a.names]
     if not cards:
         print("no generation checkpoints found")
         return 1
@@ -117,10 +153,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"FD-layout(real test vs train) = {ref['layout_test']:.2f}; "
                   f"label Dice U-Net(real test) vs labels = {ref['dice_real']:.3f}")
         ref = refs[size]
-        g = load_model(card.name).module
+        g = card.module
         runs, out, ms = [], None, 0.0
         for seed in [SEED + i for i in range(a.seeds)]:  # FD from ~100 samples varies with the draw: several sets
-            z = torch.randn(a.samples, card.z_dim or 128, generator=torch.Generator().manual_seed(seed))
+            z = torch.randn(a.samples, card.z_dim, generator=torch.Generator().manual_seed(seed))
             t0 = time.perf_counter()
             with torch.no_grad():
                 o = torch.cat([g(z[i:i + 32]) for i in range(0, len(z), 32)])
@@ -143,13 +179,13 @@ def main(argv: list[str] | None = None) -> int:
               f"FD-layout={mean['fd_layout']:.2f}±{sd['fd_layout']:.2f} label-Dice={mean['dice']:.3f}±{sd['dice']:.3f} "
               f"nearest-train-L1={mean['nn_l1']:.4f} pairwise-L1={mean['div']:.4f} "
               f"({ms:.1f} ms/sample batched, 1 thread)")
-        if a.write and card.bundled:
-            data = json.loads(card.card_path.read_text())
+        if a.write and card.card is not None and card.card.bundled:
+            data = json.loads(card.card.card_path.read_text())
             data.setdefault("metrics", {})["generation"] = res
-            card.card_path.write_text(json.dumps(data, indent=2) + "\n")
+            card.card.card_path.write_text(json.dumps(data, indent=2) + "\n")
             from PIL import Image
 
-            grid_dir = card.card_path.parent / "samples"
+            grid_dir = card.card.card_path.parent / "samples"
             grid_dir.mkdir(exist_ok=True)
             Image.fromarray(sample_grid(out[:16], cols=8).numpy()).save(grid_dir / f"{card.name}.png", optimize=True)
     return 0

@@ -157,6 +157,10 @@ def test_command_line_overrides_reach_the_config() -> None:
     assert plain.data.blank_fraction == 0.0 and "ema_decay" not in plain.family_args
     gen = ["--task", "generation", "--arch", "lsgan", "--image-size", "64", "--out", "x"]
     assert build_config(parser.parse_args([*gen, "--ema-decay", "0.999"])).family_args["ema_decay"] == 0.999
+    from medgan.training.family_generation import step_config
+
+    assert step_config(build_config(parser.parse_args(gen))).r1_gamma == 1.0  # the preset
+    assert step_config(build_config(parser.parse_args([*gen, "--r1-gamma", "5"]))).r1_gamma == 5.0
     with pytest.raises(ValueError, match="ema-decay"):
         build_config(parser.parse_args([*gen, "--ema-decay", "1.5"]))
     with pytest.raises(ValueError, match="zoom-out"):

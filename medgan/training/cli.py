@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--ema-decay", type=float, default=None,
                         help="keep an exponential moving average of the generator (e.g. 0.999); exported in its place")
+    parser.add_argument("--r1-gamma", type=float, default=None,
+                        help="generation: R1 penalty weight on real samples (overrides the preset; 0 = off)")
     parser.add_argument("--amp-cpu", action="store_true",
                         help="bf16 mixed precision on CPU as well (fast on CPUs with AVX512-BF16 / AMX)")
     parser.add_argument("--zoom-out", type=float, default=None,
@@ -79,7 +81,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
                              ("--blank-fraction", d.blank_fraction, 1.0)):
         if not 0.0 <= value <= top:
             raise ValueError(f"{name} must be between 0 and {top}, got {value}")
-    _set_ema(cfg, args)
+    _resume_switches(cfg, args)
     r.amp_cpu = r.amp_cpu or bool(getattr(args, "amp_cpu", False))
     r.device, r.seed, r.out, r.init_from = args.device, args.seed, args.out, args.init_from
     r.name = args.name or Path(args.out).name
@@ -87,9 +89,13 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-def _set_ema(cfg: TrainConfig, args: argparse.Namespace) -> None:
-    """``--ema-decay``: keep a generator EMA (may be switched on at a ``--resume``; it starts from the resumed
-    generator)."""
+def _resume_switches(cfg: TrainConfig, args: argparse.Namespace) -> None:
+    """Switches that may change at a ``--resume``: ``--r1-gamma`` (generation) and ``--ema-decay`` (a generator
+    EMA; switched on at a resume it starts from the resumed generator)."""
+    if getattr(args, "r1_gamma", None) is not None:
+        if args.r1_gamma < 0:
+            raise ValueError(f"--r1-gamma must be ≥ 0, got {args.r1_gamma}")
+        cfg.family_args["r1_gamma"] = float(args.r1_gamma)
     if getattr(args, "ema_decay", None) is None:
         return
     if not 0.0 <= args.ema_decay < 1.0:
@@ -130,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
             cfg = _TC.from_dict(json.loads((out / "config.json").read_text()))
             if args.steps is not None:
                 cfg.run.steps = args.steps
-            _set_ema(cfg, args)
+            _resume_switches(cfg, args)
             cfg.run.amp_cpu = cfg.run.amp_cpu or bool(args.amp_cpu)
         else:
             cfg = build_config(args)

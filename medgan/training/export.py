@@ -22,12 +22,12 @@ MAX_BYTES = 10 * 1024 * 1024
 
 def run_history(run_dir: Path) -> list[dict]:
     """The run's segments from the ``start`` events of ``metrics.jsonl`` (one per launch, resumes included):
-    ``from_step``, ``device``, ``precision``, ``ema_decay``, ``world_size``; a launch that changed none of them
+    ``from_step``, ``device``, ``precision``, ``ema_decay``, ``world_size``, ``family_args``; a launch that changed none of them
     is merged into the previous segment."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    keys = ("device", "precision", "ema_decay", "world_size")
+    keys = ("device", "precision", "ema_decay", "world_size", "family_args")
     out: list[dict] = []
     for line in path.read_text().splitlines():
         try:
@@ -38,7 +38,7 @@ def run_history(run_dir: Path) -> list[dict]:
             continue
         seg = {"from_step": int(ev.get("start_step", 0)), "device": ev.get("device"),
                "precision": ev.get("precision", "fp32"), "ema_decay": ev.get("ema_decay"),
-               "world_size": int(ev.get("world_size", 1))}
+               "world_size": int(ev.get("world_size", 1)), "family_args": ev.get("family_args", {})}
         if out and all(out[-1][k] == seg[k] for k in keys):
             continue
         out.append(seg)

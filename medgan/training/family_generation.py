@@ -65,6 +65,9 @@ def step_config(cfg: TrainConfig) -> GenerationStepConfig:
     s.gp_weight = o.lambda_gp if o.adv_loss == "wgan" else 0.0
     s.feature_matching = o.lambda_fm
     s.z_dim = cfg.z_dim or s.z_dim
+    for name in ("r1_gamma", "r1_every", "diffaugment", "ema_decay"):  # per-run switches (``family_args``)
+        if name in cfg.family_args:
+            setattr(s, name, type(getattr(s, name))(cfg.family_args[name]))
     return s
 
 

@@ -251,6 +251,8 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
                    "start_step": start, "world_size": info.world, "precision": "bf16-mixed" if amp_device else "fp32"}
     if ema is not None:
         start_event["ema_decay"] = ema_decay
+    if cfg.family_args:
+        start_event["family_args"] = dict(cfg.family_args)
     if info.enabled:
         start_event["data_parallel"] = ddp.describe({"generator": g_step, "discriminator": d_step}, info)
     log.write(start_event)
