@@ -191,3 +191,36 @@ def test_export_bundles_the_ema_and_records_switches_made_at_resumes(tmp_path: P
     ema = ckpt.split_prefix(ckpt.load_weights(out / "model.safetensors"), "ema")
     assert bundled.keys() == {f"generator.{k}" for k in ema}
     assert all(torch.equal(bundled[f"generator.{k}"], v) for k, v in ema.items())
+
+
+def test_export_of_a_fine_tuning_run_chains_the_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from medgan.inference import find_card
+    from medgan.training.cli import add_arguments, main
+    from medgan.training.export import export_run
+
+    monkeypatch.setenv("MEDGAN_HOME", str(tmp_path / "home"))
+    dest = tmp_path / "home" / "checkpoints"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--task", "generation", "--arch", "dcgan", "--image-size", "32", "--batch-size", "2", "--device", "cpu",
+            "--sample-every", "0", "--ckpt-every", "0", "--name", "tiny_chain"]
+    assert main(parser.parse_args([*base, "--steps", "2", "--out", str(tmp_path / "s1")])) == 0
+    export_run(tmp_path / "s1", dest)
+    first = json.loads((dest / "tiny_chain.json").read_text())
+    assert "training_stages" not in first and first["steps"] == 2
+    assert find_card("tiny_chain").steps == 2
+
+    tuned = ["--init-from", "tiny_chain", "--ema-decay", "0.9", "--steps", "3", "--out", str(tmp_path / "s2")]
+    assert main(parser.parse_args([*base, *tuned])) == 0
+    export_run(tmp_path / "s2", dest)
+    export_run(tmp_path / "s2", dest)  # exporting the same run again does not add its stage twice
+    card = json.loads((dest / "tiny_chain.json").read_text())
+    assert [s["steps"] for s in card["training_stages"]] == [2, 3]
+    assert card["steps"] == 5
+    assert card["training_stages"][0]["command"] == first["training_command"]
+    assert card["training_stages"][1]["init_from"] == "tiny_chain"
+    assert card["training_stages"][1]["run"] == str(tmp_path / "s2")
+    assert card["training_command"] == " && ".join(s["command"] for s in card["training_stages"])
+    assert card["training_command"].count("python -m medgan.training.export") == 2

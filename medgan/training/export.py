@@ -45,6 +45,52 @@ def run_history(run_dir: Path) -> list[dict]:
     return out
 
 
+def _init_card(name: str, dest: Path) -> dict | None:
+    """The card a run was initialised from: ``dest/<name>.json`` (where the previous stage was exported), else
+    the installed card of that name; None when neither exists."""
+    path = dest / f"{name}.json"
+    if not path.exists():
+        from medgan.inference import find_card
+
+        try:
+            path = find_card(name).weights_path.with_suffix(".json")
+        except ValueError:
+            return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def chain_stages(card: dict, parent: dict | None, run: str) -> dict:
+    """A fine-tuning run's card continued from the card it was initialised from: ``training_stages`` lists every
+    stage (steps, command, run folder, metrics of the parent at the time), ``training_command`` chains all stages'
+    commands with ``&&`` so that running it reproduces the checkpoint, ``steps`` is the total. Exporting the same
+    run again replaces its own stage instead of adding it twice."""
+    if parent is None:
+        return card
+    stages = [dict(s) for s in parent.get("training_stages", [])]
+    if not stages:
+        first = {"steps": int(parent.get("steps", 0)), "command": parent.get("training_command", "")}
+        for key in ("metrics", "training_note", "training_segments"):
+            if parent.get(key):
+                first[key] = parent[key]
+        stages = [first]
+    if stages[-1].get("run") == run:  # re-export of this run
+        stages.pop()
+    stage = {"steps": int(card.get("steps", 0)), "command": card.get("training_command", ""), "run": run,
+             "init_from": parent.get("name")}
+    for key in ("training_note", "training_segments"):
+        if key in card:
+            stage[key] = card.pop(key)
+    stages.append(stage)
+    card = dict(card)
+    card["training_stages"] = stages
+    card["training_command"] = " && ".join(s["command"] for s in stages if s.get("command"))
+    card["steps"] = sum(int(s.get("steps", 0)) for s in stages)
+    return card
+
+
 def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
     """Export the generator of ``run_dir`` into ``dest``; returns the weights path."""
     from medgan.inference import ModelCard, build_from_card
@@ -83,6 +129,8 @@ def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
     if int(card.get("steps", 0)) < cfg.run.steps:  # a time-boxed run stopped early (clean cancel + checkpoint)
         card["training_note"] = (f"stopped at step {card['steps']} of {cfg.run.steps} by the training time limit; "
                                  f"add --steps {card['steps']} to reproduce the same number of steps")
+    if cfg.run.init_from:
+        card = chain_stages(card, _init_card(cfg.run.init_from, dest), str(run_dir))
     ckpt.atomic_write_json(dest / f"{name}.json", card)
     return weights
 
