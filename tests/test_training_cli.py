@@ -165,6 +165,10 @@ def test_command_line_overrides_reach_the_config() -> None:
         build_config(parser.parse_args([*gen, "--ema-decay", "1.5"]))
     with pytest.raises(ValueError, match="zoom-out"):
         build_config(parser.parse_args(["--task", "segmentation", "--arch", "unet", "--out", "x", "--zoom-out", "1"]))
+    assert build_config(parser.parse_args(gen)).optim.betas == (0.5, 0.999)  # the preset
+    assert build_config(parser.parse_args([*gen, "--betas", "0", "0.99"])).optim.betas == (0.0, 0.99)
+    with pytest.raises(ValueError, match="betas"):
+        build_config(parser.parse_args([*gen, "--betas", "0.5", "1.5"]))
 
 
 def test_export_bundles_the_ema_and_records_switches_made_at_resumes(tmp_path: Path) -> None:

@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr-g", type=float, default=None)
     parser.add_argument("--lr-d", type=float, default=None)
+    parser.add_argument("--betas", type=float, nargs=2, default=None, metavar=("B1", "B2"),
+                        help="Adam betas (default: the preset's, e.g. 0.5 0.999)")
     parser.add_argument("--lambda-l1", type=float, default=None)
     parser.add_argument("--n-critic", type=int, default=None)
     parser.add_argument("--image-size", type=int, default=256)
@@ -77,6 +79,10 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         v = getattr(args, attr, None)
         if v is not None:
             setattr(target, field, v)
+    if getattr(args, "betas", None) is not None:
+        if not all(0.0 <= b < 1.0 for b in args.betas):
+            raise ValueError(f"--betas must be two numbers in [0, 1), got {args.betas}")
+        o.betas = (float(args.betas[0]), float(args.betas[1]))
     for name, value, top in (("--zoom-out", d.zoom_out, 0.95), ("--uniform-crops", d.uniform_crops, 1.0),
                              ("--blank-fraction", d.blank_fraction, 1.0)):
         if not 0.0 <= value <= top:
