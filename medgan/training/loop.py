@@ -94,7 +94,8 @@ def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> dict[str
     out_ch = g.get("out_channels", g.get("num_classes"))
     if cfg.task == "generation":
         in_ch, out_ch = None, 1 + k
-    arch_titles = {"spade": "SPADE", "pix2pix": "Pix2Pix", "unet": "U-Net", "wgangp": "WGAN-GP"}
+    arch_titles = {"spade": "SPADE", "pix2pix": "Pix2Pix", "unet": "U-Net", "wgangp": "WGAN-GP", "dcgan": "DCGAN",
+                   "lsgan": "LSGAN", "hingegan": "HingeGAN", "stylegan": "StyleGAN"}
     what = {"synthesis": "labels → T1 brain slice", "inpainting": "inpaints a masked region",
             "segmentation": "T1 slice → CSF/GM/WM labels", "generation": "noise → image + labels",
             "enhancement": f"{cfg.data.degradation} enhancement"}[cfg.task]
