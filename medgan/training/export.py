@@ -53,7 +53,7 @@ def _init_card(name: str, dest: Path) -> dict | None:
         from medgan.inference import find_card
 
         try:
-            path = find_card(name).weights_path.with_suffix(".json")
+            path = find_card(name).card_path
         except ValueError:
             return None
     try:
