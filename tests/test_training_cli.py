@@ -228,3 +228,22 @@ def test_export_of_a_fine_tuning_run_chains_the_stages(tmp_path: Path, monkeypat
     assert card["training_stages"][1]["run"] == str(tmp_path / "s2")
     assert card["training_command"] == " && ".join(s["command"] for s in card["training_stages"])
     assert card["training_command"].count("python -m medgan.training.export") == 2
+
+
+def test_model_width_arguments_reach_the_models_and_are_checked() -> None:
+    import argparse
+
+    from medgan.training.cli import add_arguments, build_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    gen = ["--task", "generation", "--arch", "hingegan", "--image-size", "64", "--out", "x"]
+    cfg = build_config(parser.parse_args([*gen, "--g-arg", "ngf=48", "--d-arg", "ndf=24", "--g-arg", "norm=instance"]))
+    assert (cfg.generator.args["ngf"], cfg.generator.args["norm"], cfg.discriminator.args["ndf"]) == (48, "instance", 24)
+    assert build_config(parser.parse_args(gen)).generator.args["ngf"] != 48  # the preset otherwise
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        build_config(parser.parse_args([*gen, "--g-arg", "ngf"]))
+    with pytest.raises(ValueError, match="does not take"):
+        build_config(parser.parse_args([*gen, "--d-arg", "width=3"]))
+    with pytest.raises(ValueError, match="init-from"):
+        build_config(parser.parse_args([*gen, "--g-arg", "ngf=8", "--init-from", "hingegan_generation"]))

@@ -167,12 +167,14 @@ def test_ct_example_windows_and_bad_inputs_are_plain_errors(demo):
     s = H.on_upload([str(ROOT / "assets" / "examples" / "ct_small.dcm")], Session())
     assert s[3] == "CT soft tissue" and s[0].scan.modality == "CT"
     assert LV.level_width_for(s[0].scan, "CT lung") == (-600.0, 1500.0)
-    # a bad upload is a warning that leaves every output (the scan already on screen) as it was
+    # a bad upload is a warning that leaves every output (the scan already on screen) as it was, and empties the
+    # upload box (it must not name a refused file beside the scan still shown)
     with pytest.warns(UserWarning) as warned:
         kept = H.on_upload([str(ROOT / "README.md")], Session())
     message = " ".join(str(w.message) for w in warned)
     assert "README.md" in message and "/" not in message.split("README.md")[0]
-    assert len(kept) == H.LOADED_OUTPUTS and all(k == gr.skip() for k in kept)
+    assert len(kept) == H.LOADED_OUTPUTS + 1 and all(k == gr.skip() for k in kept[:-1]) and kept[-1] is None
+    assert s[-1] == gr.skip()  # a file that loaded stays named in the box
     with pytest.raises(gr.Error, match="paint a label map first"):
         R.on_run_slice(s[0], None, "synthesis", "spade_synthesis", "", False, 0, 1, 40, 400)
     with pytest.raises(gr.Error, match="paint the region"):

@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blank-fraction", type=float, default=None,
                         help="segmentation: fraction of training samples replaced by empty slices labelled background")
     parser.add_argument("--spectral-norm", action="store_true")
+    parser.add_argument("--g-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="generator constructor argument (repeatable), e.g. ngf=32; VALUE is read as JSON")
+    parser.add_argument("--d-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="discriminator constructor argument (repeatable), e.g. ndf=64")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample-every", type=int, default=None)
@@ -87,12 +91,50 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
                              ("--blank-fraction", d.blank_fraction, 1.0)):
         if not 0.0 <= value <= top:
             raise ValueError(f"{name} must be between 0 and {top}, got {value}")
+    _model_args(cfg, args)
     _resume_switches(cfg, args)
     r.amp_cpu = r.amp_cpu or bool(getattr(args, "amp_cpu", False))
     r.device, r.seed, r.out, r.init_from = args.device, args.seed, args.out, args.init_from
     r.name = args.name or Path(args.out).name
     r.command = "python -m medgan train " + " ".join(shlex.quote(a) for a in _argv())
     return cfg
+
+
+def parse_model_args(items: list[str], flag: str) -> dict[str, object]:
+    """``["ngf=32", "norm=instance"]`` → ``{"ngf": 32, "norm": "instance"}`` (values read as JSON, else text)."""
+    import json
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f"{flag} takes KEY=VALUE (e.g. {flag} ngf=32), got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _model_args(cfg: TrainConfig, args: argparse.Namespace) -> None:
+    """Apply ``--g-arg`` / ``--d-arg`` and check that the models still build with them."""
+    from medgan.models.registry import build_discriminator, build_generator
+
+    g_extra = parse_model_args(getattr(args, "g_arg", None) or [], "--g-arg")
+    d_extra = parse_model_args(getattr(args, "d_arg", None) or [], "--d-arg")
+    if g_extra and args.init_from:
+        raise ValueError("--g-arg cannot change the generator of --init-from (it comes from the checkpoint's card)")
+    if d_extra and cfg.discriminator is None:
+        raise ValueError(f"--d-arg: the {cfg.task} preset {cfg.arch!r} has no discriminator")
+    for extra, model, build, flag in ((g_extra, cfg.generator, build_generator, "--g-arg"),
+                                      (d_extra, cfg.discriminator, build_discriminator, "--d-arg")):
+        if not extra:
+            continue
+        model.args.update(extra)
+        try:
+            build(model.name, **model.args)
+        except TypeError as exc:
+            raise ValueError(f"{flag}: {model.name} does not take these arguments ({exc})") from None
 
 
 def _resume_switches(cfg: TrainConfig, args: argparse.Namespace) -> None:

@@ -155,11 +155,12 @@ class UserError(ValueError):
     """A problem the user can fix; its message is shown as is."""
 
 
-def friendly(action: str, keep: int = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def friendly(action: str, keep: int = 0, clear: int = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Turn exceptions into plain-language ``gr.Error`` messages (never a trace in the UI).
 
     keep: the handler's number of outputs; when given, a problem with the user's input is shown as a warning and
-    every output keeps its value (a bad upload must not blank the scan already on screen).
+    every output keeps its value (a bad upload must not blank the scan already on screen), except the last
+    ``clear`` outputs, which are emptied (the upload box that still names the refused file).
     """
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -176,7 +177,7 @@ def friendly(action: str, keep: int = 0) -> Callable[[Callable[..., Any]], Calla
                 msg = plain(str(exc).strip("'\"")) or exc.__class__.__name__
                 if keep:
                     gr.Warning(f"Could not {action}: {msg}", duration=None)
-                    return tuple(gr.skip() for _ in range(keep))
+                    return tuple(gr.skip() if i < keep - clear else None for i in range(keep))
                 raise gr.Error(f"Could not {action}: {msg}", print_exception=False) from None
             except MemoryError:
                 raise gr.Error(f"Could not {action}: the data is too large for this server.",

@@ -111,7 +111,7 @@ def build_studio_tab() -> None:
                               elem_id="mg-export")
 
     loaded = [session, index, axis, preset, level, width, header, editor, legend, status]
-    upload.upload(H.on_upload, [upload, session], loaded, **PRIVATE)
+    upload.upload(H.on_upload, [upload, session], [*loaded, upload], **PRIVATE)
     load_example.click(H.on_example, [example, session], loaded, **PRIVATE)
     view_in = [session, axis, index, level, width, editor]
     index.release(H.on_view, view_in, [session, editor], **PRIVATE)

@@ -89,11 +89,14 @@ def _after_load(s: Session, scan: Any) -> tuple:
             legend_html(s.label_names), status)
 
 
-@friendly("read the uploaded file", keep=LOADED_OUTPUTS)
+@friendly("read the uploaded file", keep=LOADED_OUTPUTS + 1, clear=1)
 def on_upload(files: Any, s: Session) -> tuple:
+    """The loaded outputs, then the upload box: kept when the file loaded, emptied when it was refused."""
+    import gradio as gr
+
     if not files:
         raise UserError("no file was uploaded")
-    return _after_load(s, LV.read_upload(files))
+    return (*_after_load(s, LV.read_upload(files)), gr.skip())
 
 
 @friendly("load the example", keep=LOADED_OUTPUTS)
