@@ -121,3 +121,18 @@ def test_switches_take_effect() -> None:
     assert float(conv.weight.detach().std()) > 0.05
     with pytest.raises(ValueError, match="kaiming"):
         init_weights(conv, "orthogonal")
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_dcgan_skip_generator_sums_an_output_per_stage(size: int) -> None:
+    g = registry.build_generator("dcgan", z_dim=16, image_size=size, ngf=8, skip=True).eval()
+    z = torch.randn(3, 16)
+    out = g(z)
+    assert out.shape == (3, 5, size, size) and out[:, 0].abs().max() <= 1
+    assert len(g.skips) == len(g.blocks) - 1
+    with torch.no_grad():  # the coarsest (8×8) output layer reaches the result
+        g.skips[0].weight.zero_()
+        g.skips[0].bias.zero_()
+    assert not torch.allclose(g(z), out)
+    assert not hasattr(registry.build_generator("dcgan", z_dim=16, image_size=size, ngf=8), "skips") or \
+        registry.build_generator("dcgan", z_dim=16, image_size=size, ngf=8).skips is None

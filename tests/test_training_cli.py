@@ -247,3 +247,23 @@ def test_model_width_arguments_reach_the_models_and_are_checked() -> None:
         build_config(parser.parse_args([*gen, "--d-arg", "width=3"]))
     with pytest.raises(ValueError, match="init-from"):
         build_config(parser.parse_args([*gen, "--g-arg", "ngf=8", "--init-from", "hingegan_generation"]))
+
+
+def test_a_copied_run_resumes_in_its_new_folder(tmp_path: Path) -> None:
+    import argparse
+    import shutil
+
+    from medgan.training.cli import add_arguments, main
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    first, copy = tmp_path / "first", tmp_path / "copy"
+    base = ["--task", "generation", "--arch", "dcgan", "--image-size", "32", "--batch-size", "2", "--device", "cpu",
+            "--sample-every", "0", "--ckpt-every", "0"]
+    assert main(parser.parse_args([*base, "--steps", "1", "--out", str(first)])) == 0
+    shutil.copytree(first, copy)
+    before = (first / "metrics.jsonl").read_text()
+    assert main(parser.parse_args([*base, "--steps", "2", "--resume", "--out", str(copy)])) == 0
+    assert (first / "metrics.jsonl").read_text() == before  # the original run is untouched
+    assert [e["step"] for e in _events(copy) if e["type"] == "step"][-1] == 2
+    assert json.loads((copy / "train_state.json").read_text())["step"] == 2

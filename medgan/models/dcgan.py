@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from medgan.models.blocks import init_weights, make_norm, maybe_sn
@@ -49,7 +50,10 @@ class DCGANGenerator(nn.Module):
     """DCGAN generator: ``(N, z_dim)`` → ``(N, 1 + num_classes, image_size, image_size)``.
 
     A linear layer maps the noise to a 4×4 feature map; each stage doubles the resolution (transposed conv, or
-    nearest upsampling + 3×3 conv with ``upsample="nearest"``) and halves the channels (capped at ``ngf * 8``)."""
+    nearest upsampling + 3×3 conv with ``upsample="nearest"``) and halves the channels (capped at ``ngf * 8``).
+    With ``skip`` every stage from 8×8 up also has its own 1×1 output layer and the output is the sum of all of
+    them, each bilinearly upsampled to full size (the "skip" generator of StyleGAN2): the coarse stages get a
+    direct gradient, so the layout of the slice is learned before its texture."""
 
     def __init__(
         self,
@@ -62,6 +66,7 @@ class DCGANGenerator(nn.Module):
         upsample: str = "nearest",
         init: str = "normal",
         init_gain: float = 0.02,
+        skip: bool = False,
     ) -> None:
         super().__init__()
         if upsample not in ("transpose", "nearest"):
@@ -81,13 +86,21 @@ class DCGANGenerator(nn.Module):
             blocks.append(nn.Sequential(*conv, make_norm(norm, cout), nn.ReLU(inplace=True)))
         self.blocks = nn.Sequential(*blocks)
         self.head = maybe_sn(nn.Conv2d(chans[-1], 1 + num_classes, 3, 1, 1), spectral_norm)
+        self.skips = nn.ModuleList(
+            maybe_sn(nn.Conv2d(c, 1 + num_classes, 1), spectral_norm) for c in chans[1:-1]) if skip else None
         init_weights(self, init, init_gain)
 
     def forward(self, z: Tensor) -> Tensor:
         """z ``(N, z_dim)`` → ``(N, 1 + K, H, W)``: tanh image, then K label logits."""
-        h = self.fc(z).view(z.shape[0], -1, 4, 4)
-        h = self.blocks(self.fc_norm(h))
-        out = self.head(h)
+        h = self.fc_norm(self.fc(z).view(z.shape[0], -1, 4, 4))
+        if self.skips is None:
+            out = self.head(self.blocks(h))
+        else:
+            out = None
+            for i, block in enumerate(self.blocks):
+                h = block(h)
+                y = self.skips[i](h) if i < len(self.skips) else self.head(h)
+                out = y if out is None else y + F.interpolate(out, scale_factor=2, mode="bilinear", align_corners=False)
         return torch.cat([torch.tanh(out[:, :1]), out[:, 1:]], dim=1)
 
 

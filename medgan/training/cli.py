@@ -182,6 +182,7 @@ def main(args: argparse.Namespace) -> int:
             import json
 
             cfg = _TC.from_dict(json.loads((out / "config.json").read_text()))
+            cfg.run.out = str(out)  # the folder given now (a copied or moved run continues where it is)
             if args.steps is not None:
                 cfg.run.steps = args.steps
             _resume_switches(cfg, args)
