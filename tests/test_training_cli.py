@@ -191,6 +191,13 @@ def test_export_bundles_the_ema_and_records_switches_made_at_resumes(tmp_path: P
     assert [(s["from_step"], s["precision"], s["ema_decay"]) for s in card["training_segments"]] == [
         (0, "fp32", None), (1, "fp32", 0.9), (2, "bf16-mixed", 0.9)]
     assert card["steps"] == 3
+    # the card's command reproduces the continued run: the first launch, each resume (its total steps and the
+    # switches it turned on, in the first launch's folder), then the export
+    parts = card["training_command"].split(" && ")
+    assert len(parts) == 4 and parts[0].startswith("python -m medgan train")  # (argv of this in-process call)
+    assert parts[1].endswith(f"--out {out} --resume --steps 2 --ema-decay 0.9")
+    assert parts[2].endswith(f"--out {out} --resume --steps 3 --amp-cpu")
+    assert parts[3].startswith("python -m medgan.training.export")
     bundled = ckpt.load_weights(weights)
     ema = ckpt.split_prefix(ckpt.load_weights(out / "model.safetensors"), "ema")
     assert bundled.keys() == {f"generator.{k}" for k in ema}

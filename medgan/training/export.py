@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -24,18 +25,9 @@ def run_history(run_dir: Path) -> list[dict]:
     """The run's segments from the ``start`` events of ``metrics.jsonl`` (one per launch, resumes included):
     ``from_step``, ``device``, ``precision``, ``ema_decay``, ``world_size``, ``family_args``; a launch that changed none of them
     is merged into the previous segment."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
     keys = ("device", "precision", "ema_decay", "world_size", "family_args")
     out: list[dict] = []
-    for line in path.read_text().splitlines():
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by a crash
-            continue
-        if ev.get("type") != "start":
-            continue
+    for ev in _start_events(run_dir):
         seg = {"from_step": int(ev.get("start_step", 0)), "device": ev.get("device"),
                "precision": ev.get("precision", "fp32"), "ema_decay": ev.get("ema_decay"),
                "world_size": int(ev.get("world_size", 1)), "family_args": ev.get("family_args", {})}
@@ -43,6 +35,44 @@ def run_history(run_dir: Path) -> list[dict]:
             continue
         out.append(seg)
     return out
+
+
+def _start_events(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    events = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a crash
+            continue
+        if ev.get("type") == "start":
+            events.append(ev)
+    return events
+
+
+def resume_commands(run_dir: Path, first_command: str, task: str, arch: str) -> list[str]:
+    """The ``--resume`` launches of a run as commands, rebuilt from its ``start`` events: the total ``--steps``
+    of each launch (it sets the learning-rate schedule) and the switches it turned on (``--amp-cpu``,
+    ``--ema-decay``, ``--r1-gamma``), in the run folder of ``first_command``. Appended to the card's command so
+    that running it reproduces a run that was continued."""
+    tokens = shlex.split(first_command) if first_command else []
+    out = tokens[tokens.index("--out") + 1] if "--out" in tokens[:-1] else str(run_dir)
+    cmds, prev = [], {}
+    for ev in _start_events(run_dir):
+        if int(ev.get("start_step", 0)) > 0:
+            parts = ["python -m medgan train --task", task, "--arch", arch, "--out", shlex.quote(out), "--resume",
+                     "--steps", str(ev.get("total_steps"))]
+            if ev.get("device") == "cpu" and ev.get("precision") == "bf16-mixed" and prev.get("precision") != "bf16-mixed":
+                parts.append("--amp-cpu")
+            if ev.get("ema_decay") and ev.get("ema_decay") != prev.get("ema_decay"):
+                parts += ["--ema-decay", str(ev["ema_decay"])]
+            r1 = (ev.get("family_args") or {}).get("r1_gamma")
+            if r1 is not None and r1 != (prev.get("family_args") or {}).get("r1_gamma"):
+                parts += ["--r1-gamma", str(r1)]
+            if len(parts) > 9 or ev.get("total_steps") != prev.get("total_steps"):  # else the resume of a cut launch:
+                cmds.append(" ".join(parts))  # running the chain, that launch is not cut, nothing is left to do
+        prev = ev
+    return cmds
 
 
 def _init_card(name: str, dest: Path) -> dict | None:
@@ -121,8 +151,11 @@ def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
         module = build_from_card(tmp_card)
         test = fixed_batches(load_slices(cfg.data, "test"), cfg.task, cfg.data, 4, 10_000)
         card.setdefault("metrics", {})["test"] = evaluate(cfg.task, module, test, torch.device("cpu"))
-    card["training_command"] = (card.get("training_command", "") +
-                                f" && python -m medgan.training.export {run_dir} --dest {dest}")
+    first = card.get("training_command", "")
+    card["training_command"] = " && ".join(
+        [first, *resume_commands(run_dir, first, cfg.task, cfg.arch),
+         f"python -m medgan.training.export {run_dir} --dest {dest}"] if first else
+        [f"python -m medgan.training.export {run_dir} --dest {dest}"])
     history = run_history(run_dir)
     if len(history) > 1:  # switches turned on at a resume (EMA, CPU bf16, more ranks): the card says from when
         card["training_segments"] = history
