@@ -200,3 +200,21 @@ def test_label_map_save_and_load_round_trip(demo):
 
     labels, region = read_editor(editor, before.shape, 4)
     assert np.array_equal(labels, before) and not region.any()
+
+
+def test_embedded_data_is_prepared_before_serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a fresh MEDGAN_HOME the dataset cache is built at app build time (main thread), not by the first page
+    load in a worker thread; a failure is logged and the app still builds."""
+    import medgan.data.brain as brain
+    from medgan.ui.app_builder import prepare_embedded_data
+
+    monkeypatch.setenv("MEDGAN_HOME", str(tmp_path / "home"))
+    assert not brain._cache_path().exists()
+    assert prepare_embedded_data() is True
+    assert brain._cache_path().is_file()
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(brain, "load_brain_volume", broken)
+    assert prepare_embedded_data() is False

@@ -59,9 +59,26 @@ def _builder(module_name: str, fn_name: str) -> Any | None:
     return fn
 
 
+def prepare_embedded_data() -> bool:
+    """Read (on a fresh MEDGAN_HOME: build and cache) the embedded brain dataset now, in the main thread.
+
+    Building it imports nilearn and scikit-learn; done for the first page load inside a worker thread, that
+    import could race the server's own imports and stop on Python's import-deadlock check, so a first visitor
+    saw "could not load the example". False (logged) when it cannot be read: the app still starts."""
+    try:
+        from medgan.data.brain import load_brain_volume
+
+        load_brain_volume()
+        return True
+    except Exception:
+        logger.exception("the embedded brain dataset could not be prepared; the Studio will retry on first use")
+        return False
+
+
 def build_demo(tabs: list[tuple[str, str, str]] | None = None) -> gr.Blocks:
     """The whole app (not launched): header, one tab per entry of ``tabs`` (default TABS), the task API."""
     configure_temp_dir()
+    prepare_embedded_data()
     from medgan.ui.api import build_api
 
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE, fill_width=True) as demo:
