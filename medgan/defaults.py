@@ -8,5 +8,8 @@ DEFAULT_MODELS: dict[str, str] = {
     "inpainting": "spade_inpainting",
     "segmentation": "unet_segmentation",
     "enhancement": "wgangp_denoise",
-    "generation": "stylegan_generation",
+    "generation": "hingegan_generation",
 }
+# generation: HingeGAN and StyleGAN both sit below the real-vs-real reference on both Fréchet distances of
+# benchmarks/generation_quality.py (StyleGAN lower still); HingeGAN's label maps agree best with its images and its
+# samples are the cleaner brain slices by eye (StyleGAN's show vertical line artefacts), so it is the first choice.
