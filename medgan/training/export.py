@@ -60,17 +60,19 @@ def resume_commands(run_dir: Path, first_command: str, task: str, arch: str) -> 
     cmds, prev = [], {}
     for ev in _start_events(run_dir):
         if int(ev.get("start_step", 0)) > 0:
-            parts = ["python -m medgan train --task", task, "--arch", arch, "--out", shlex.quote(out), "--resume",
-                     "--steps", str(ev.get("total_steps"))]
+            switches: list[str] = []
             if ev.get("device") == "cpu" and ev.get("precision") == "bf16-mixed" and prev.get("precision") != "bf16-mixed":
-                parts.append("--amp-cpu")
+                switches.append("--amp-cpu")
             if ev.get("ema_decay") and ev.get("ema_decay") != prev.get("ema_decay"):
-                parts += ["--ema-decay", str(ev["ema_decay"])]
+                switches += ["--ema-decay", str(ev["ema_decay"])]
             r1 = (ev.get("family_args") or {}).get("r1_gamma")
             if r1 is not None and r1 != (prev.get("family_args") or {}).get("r1_gamma"):
-                parts += ["--r1-gamma", str(r1)]
-            if len(parts) > 9 or ev.get("total_steps") != prev.get("total_steps"):  # else the resume of a cut launch:
-                cmds.append(" ".join(parts))  # running the chain, that launch is not cut, nothing is left to do
+                switches += ["--r1-gamma", str(r1)]
+            # a resume with the same total and no new switch continued a cut launch: running the chain, that
+            # launch is not cut, so there is nothing left for it to do
+            if switches or ev.get("total_steps") != prev.get("total_steps"):
+                cmds.append(" ".join(["python -m medgan train --task", task, "--arch", arch, "--out", shlex.quote(out),
+                                      "--resume", "--steps", str(ev.get("total_steps")), *switches]))
         prev = ev
     return cmds
 
