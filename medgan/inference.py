@@ -39,6 +39,7 @@ class ModelCard:
     label_classes: list[str] = field(default_factory=list)
     degradation: str | None = None
     z_dim: int | None = None
+    input_fill: str | None = None  # inpainting: what the generator sees in the hole ("zero" when None)
     dataset: str = ""
     training_command: str = ""
     steps: int = 0

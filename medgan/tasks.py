@@ -256,7 +256,9 @@ def prepare_inpainting(image: np.ndarray, region: np.ndarray, card: Any, labels:
     img_s, info = _fit(image, size)
     m_s = _fit(region.astype(np.float32), size)[0] > 0.25  # area-resized: thin strokes survive shrinking
     mask_t = torch.from_numpy(m_s.astype(np.float32))[None, None]
-    parts = [_img_tensor(img_s) * (1 - mask_t), mask_t]
+    fill = card_value(card, "input_fill") or "zero"
+    seen = _img_tensor(img_s) * (1 - mask_t) if fill == "zero" else _img_tensor(corruptions.fill_hole(img_s, m_s, fill))
+    parts = [seen, mask_t]
     lab = None if labels is None else np.asarray(labels).astype(np.uint8)
     if lab is not None and lab.shape != image.shape:
         raise ValueError("the label map and the image must have the same size")

@@ -45,6 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --crop-size: fraction of crops placed anywhere instead of centred on tissue")
     parser.add_argument("--blank-fraction", type=float, default=None,
                         help="segmentation: fraction of training samples replaced by empty slices labelled background")
+    parser.add_argument("--randomise", type=float, default=None,
+                        help="with --augment: domain randomisation, the probability of each family (e.g. 0.5)")
+    parser.add_argument("--randomise-families", default=None,
+                        help="comma-separated families of medgan.data.randomise to draw (default: all)")
+    parser.add_argument("--hole-max", type=int, default=None,
+                        help="inpainting: random rectangle holes up to this side at 256 px (0 = fixed 50×50)")
+    parser.add_argument("--input-fill", choices=("zero", "biharmonic"), default=None,
+                        help="inpainting: what the generator sees in the hole (biharmonic = a classical pre-fill)")
+    parser.add_argument("--label-dropout", type=float, default=None,
+                        help="inpainting: probability that a training sample has no labels (blind)")
+    parser.add_argument("--stroke-holes", type=float, default=None,
+                        help="inpainting: probability of a free-form stroke hole instead of a rectangle")
     parser.add_argument("--spectral-norm", action="store_true")
     parser.add_argument("--g-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="generator constructor argument (repeatable), e.g. ngf=32; VALUE is read as JSON")
@@ -78,6 +90,9 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
                                 ("n_critic", o, "n_critic"), ("batch_size", d, "batch_size"), ("crop_size", d, "crop_size"),
                                 ("blank_fraction", d, "blank_fraction"), ("zoom_out", d, "zoom_out"),
                                 ("uniform_crops", d, "uniform_crops"), ("steps", r, "steps"),
+                                ("randomise", d, "randomise"), ("hole_max", d, "hole_max"),
+                                ("input_fill", d, "input_fill"), ("label_dropout", d, "label_dropout"),
+                                ("stroke_holes", d, "stroke_holes"),
                                 ("sample_every", r, "sample_every"), ("val_every", r, "val_every"),
                                 ("ckpt_every", r, "ckpt_every"), ("lr_decay_start", o, "lr_decay_start")):
         v = getattr(args, attr, None)
@@ -87,8 +102,18 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if not all(0.0 <= b < 1.0 for b in args.betas):
             raise ValueError(f"--betas must be two numbers in [0, 1), got {args.betas}")
         o.betas = (float(args.betas[0]), float(args.betas[1]))
+    if getattr(args, "randomise_families", None):
+        from medgan.data.randomise import FAMILIES
+
+        fams = tuple(f.strip() for f in args.randomise_families.split(",") if f.strip())
+        bad = [f for f in fams if f not in FAMILIES]
+        if bad:
+            raise ValueError(f"--randomise-families: unknown {', '.join(bad)}; valid: {', '.join(FAMILIES)}")
+        d.randomise_families = fams
     for name, value, top in (("--zoom-out", d.zoom_out, 0.95), ("--uniform-crops", d.uniform_crops, 1.0),
-                             ("--blank-fraction", d.blank_fraction, 1.0)):
+                             ("--blank-fraction", d.blank_fraction, 1.0), ("--randomise", d.randomise, 1.0),
+                             ("--label-dropout", d.label_dropout, 1.0), ("--stroke-holes", d.stroke_holes, 1.0),
+                             ("--hole-max", d.hole_max, 256)):
         if not 0.0 <= value <= top:
             raise ValueError(f"{name} must be between 0 and {top}, got {value}")
     _model_args(cfg, args)

@@ -54,6 +54,17 @@ class DataConfig:
     zoom_out: float = 0.0  # augmentation: shrink the content by a random factor in [1 - zoom_out, 1]
     uniform_crops: float = 0.0  # fraction of crops placed anywhere (empty corners included), not on tissue
     blank_fraction: float = 0.0  # segmentation: probability of an empty (tissue-free) training sample, all background
+    randomise: float = 0.0  # domain randomisation: probability of each family of medgan.data.randomise (0 = off)
+    randomise_families: tuple[str, ...] = ()  # the families drawn (empty = all of medgan.data.randomise.FAMILIES)
+    hole_max: int = 0  # inpainting: largest hole side at 256 px (random rectangles from 24 px); 0 = fixed 50×50
+    input_fill: str = "zero"  # inpainting: what the generator sees in the hole: "zero" or "biharmonic" (pre-fill)
+
+
+def _data_config(d: dict[str, Any]) -> DataConfig:
+    d = dict(d)
+    if "randomise_families" in d:
+        d["randomise_families"] = tuple(d["randomise_families"])
+    return DataConfig(**d)
 
 
 @dataclass
@@ -100,5 +111,5 @@ class TrainConfig:
             opt["betas"] = tuple(opt["betas"])
         return cls(task=d["task"], arch=d["arch"], family=d["family"], generator=ModelConfig(**d["generator"]),
                    discriminator=ModelConfig(**disc) if disc else None, optim=OptimConfig(**opt),
-                   data=DataConfig(**d.get("data", {})), run=RunConfig(**d.get("run", {})), z_dim=d.get("z_dim"),
+                   data=_data_config(d.get("data", {})), run=RunConfig(**d.get("run", {})), z_dim=d.get("z_dim"),
                    family_args=dict(d.get("family_args", {})))

@@ -26,7 +26,8 @@ import torch
 from scipy import ndimage
 from skimage.transform import resize
 
-from medgan.data.corruptions import degrade, hole_size, stroke_hole
+from medgan.data.corruptions import box_hole, degrade, fill_hole, hole_size, stroke_hole
+from medgan.data.randomise import FAMILIES, randomise
 from medgan.training.config import DataConfig
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,8 @@ def make_sample(img: np.ndarray, lab: np.ndarray | None, task: str, cfg: DataCon
     ``cfg.crop_size`` a random crop (holes keep their full-image size)."""
     if augment:
         img, lab = augment_pair(img, lab, rng, zoom_out=cfg.zoom_out)
+    if augment and cfg.randomise > 0:
+        img, lab = randomise(img, lab, rng, p=cfg.randomise, families=cfg.randomise_families or FAMILIES)
     if crop and cfg.crop_size:
         uniform = cfg.uniform_crops > 0 and rng.random() < cfg.uniform_crops
         img, lab = random_crop(img, lab, cfg.crop_size, rng, uniform=uniform)
@@ -173,13 +176,16 @@ def make_sample(img: np.ndarray, lab: np.ndarray | None, task: str, cfg: DataCon
     if task == "inpainting":
         within = lab > 0 if lab is not None else img > 0.05
         if rng.random() < cfg.stroke_holes:
-            m = stroke_hole(img.shape, rng=rng)
+            mb = stroke_hole(img.shape, rng=rng)
+        elif cfg.hole_max:
+            mb = box_hole(img.shape, rng, cfg.hole_max, within)
         else:
-            m = square_mask(img.shape, hole_size(cfg.image_size), within, rng)
-        m = m.astype(np.float32)[None]
+            mb = square_mask(img.shape, hole_size(cfg.image_size), within, rng)
+        m = mb.astype(np.float32)[None]
         cond_lab = one_hot(lab, k) if lab is not None and rng.random() >= cfg.label_dropout else np.zeros(
             (k,) + img.shape, np.float32)
-        return {"input": np.concatenate([x * (1 - m), m, cond_lab], axis=0), "target": x, "mask": m}
+        seen = x * (1 - m) if cfg.input_fill == "zero" else fill_hole(img, mb, cfg.input_fill)[None] * 2.0 - 1.0
+        return {"input": np.concatenate([seen, m, cond_lab], axis=0), "target": x, "mask": m}
     if task == "enhancement":
         if cfg.degradation is None:
             raise ValueError("enhancement needs a degradation: denoise, sr4 or deblur")
@@ -242,4 +248,4 @@ def fixed_batches(data: SliceSet, task: str, cfg: DataConfig, k: int, limit: int
 def _eval_cfg(cfg: DataConfig) -> DataConfig:
     from dataclasses import replace
 
-    return replace(cfg, label_dropout=0.0, stroke_holes=0.0)
+    return replace(cfg, label_dropout=1.0, stroke_holes=0.0, hole_max=0)  # blind 50×50 holes: what users have

@@ -113,6 +113,7 @@ def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> dict[str
         "label_classes": list(CLASS_NAMES),
         "degradation": cfg.data.degradation,
         "z_dim": cfg.z_dim,
+        "input_fill": cfg.data.input_fill if cfg.task == "inpainting" else None,
         "dataset": DATASET_NAMES.get(cfg.data.source, f"folder {cfg.data.source}"),
         "training_command": cfg.run.command,
         "steps": step,
