@@ -62,6 +62,14 @@ def load_slices(cfg: DataConfig, split: str) -> SliceSet:
 
         b = load_brain(split)
         return _resize_set(b.images, b.labels, cfg.image_size)
+    if cfg.source == "embedded+pydicom":  # the brain plus real slices of other anatomy (no labels)
+        from medgan.data import load_brain
+        from medgan.data.extra_scans import pydicom_training_slices
+
+        b = _resize_set(load_brain(split).images, None, cfg.image_size)
+        if split != "train":
+            return b
+        return SliceSet(np.concatenate([b.images, pydicom_training_slices(cfg.image_size)]), None)
     if cfg.source == "phantoms":
         from medgan.data.phantoms import phantom_set
 

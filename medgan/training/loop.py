@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 CLASS_NAMES = ("background", "CSF", "grey matter", "white matter")
 DATASET_NAMES = {"embedded": "embedded MNI152 2009c T1 (nilearn), train split",
+                 "embedded+pydicom": "embedded MNI152 2009c T1 (nilearn), train split, plus real CR/CT/NM slices "
+                                     "from pydicom-data (medgan.data.extra_scans.TRAIN_FILES)",
                  "phantoms": "procedural phantoms (medgan.data.phantoms)"}
 
 
