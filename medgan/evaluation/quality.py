@@ -201,6 +201,19 @@ def enhancement_rows(models: dict[str, str], images: list[np.ndarray], condition
     return rows
 
 
+BASELINE_METHODS: frozenset[str] = frozenset({"biharmonic", "telea", "mean-intensity painting",
+                                              "nearest training slice", "degraded input", *B.DENOISE_BASELINES,
+                                              *B.DEBLUR_BASELINES, *B.SR_BASELINES})
+
+
+def card_quality(rows: list[Row], model: str, command: str) -> dict:
+    """The card's ``quality`` entry for ``model``: its rows and the baselines' rows of the same conditions."""
+    conds = [r.condition for r in rows if r.method == model]
+    keep = [r for r in rows if r.condition in conds and (r.method == model or r.method in BASELINE_METHODS)]
+    return {"command": command, "rows": [{"condition": r.condition, "method": r.method,
+                                          **{k: round(v, 4) for k, v in r.metrics.items()}} for r in keep]}
+
+
 def format_rows(rows: list[Row]) -> str:
     """A plain-text table, one line per row."""
     keys = sorted({k for r in rows for k in r.metrics}, key=lambda k: (k not in ("hole_psnr", "dice", "psnr"), k))
