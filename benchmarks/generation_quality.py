@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from medgan.inference import list_cards, load_model  # noqa: E402
 from medgan.metrics.distribution import frechet_distance  # noqa: E402
 from medgan.metrics.features import medgan_features  # noqa: E402
-from medgan.training.step_generation import load_generation_data, sample_grid  # noqa: E402
+from medgan.training.unconditional import load_generation_data, sample_grid  # noqa: E402
 
 SEED = 2026
 

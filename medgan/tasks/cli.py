@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> Path:
     """Run the task; returns the output folder."""
     from medgan import tasks
     from medgan.io import write_dicom, write_nifti, write_png
-    from medgan.task_volume import VolumeResult
+    from medgan.tasks.volume import VolumeResult
 
     formats = {f.strip().lower() for f in args.format.split(",") if f.strip()}
     if not formats <= set(FORMATS):

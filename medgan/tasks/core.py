@@ -403,9 +403,3 @@ def get_task(name: str) -> Callable[..., Any]:
         raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
     return TASK_FUNCTIONS[name]
 
-
-def run_volume(*args: Any, **kwargs: Any) -> Any:
-    """See :func:`medgan.task_volume.run_volume` (batched over slices)."""
-    from medgan.task_volume import run_volume as _run
-
-    return _run(*args, **kwargs)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from medgan import tasks
+from medgan.tasks import core as tasks
 
 logger = logging.getLogger(__name__)
 

@@ -80,7 +80,7 @@ class TrainConfig:
 
     task: str
     arch: str
-    family: str  # key of medgan.training.steps.STEPS
+    family: str  # key of medgan.training.family_conditional.STEPS
     generator: ModelConfig
     discriminator: ModelConfig | None
     optim: OptimConfig = field(default_factory=OptimConfig)

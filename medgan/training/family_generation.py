@@ -3,7 +3,7 @@
 
 Architectures: "dcgan", "lsgan", "hingegan", "wgangp" (the same DCGAN conv pair, loss swapped by name) and
 "stylegan". Loss, n_critic, λ_gp, λ_fm and label smoothing come from ``cfg.optim`` (command-line overridable);
-DiffAugment policy and R1 come from :data:`medgan.training.step_generation.GENERATION_PRESETS`. The seed
+DiffAugment policy and R1 come from :data:`medgan.training.unconditional.GENERATION_PRESETS`. The seed
 augmentations (horizontal flip, ±15° rotation, ±15 px at 256 translation; no vertical flip: an upside-down brain
 is not a sample of the distribution) are applied inside the step, so run without ``--augment``.
 """
@@ -18,17 +18,17 @@ import torch
 from torch import Tensor
 
 from medgan.training.config import ModelConfig, OptimConfig, TrainConfig
-from medgan.training.step_generation import (
+from medgan.training.unconditional import (
     GENERATION_PRESETS,
     GenerationStepConfig,
     augment_batch,
     get_preset,
     sample_grid,
 )
-from medgan.training.step_generation import generation_step as core_step
+from medgan.training.unconditional import generation_step as core_step
 
 if TYPE_CHECKING:
-    from medgan.training.steps import StepContext
+    from medgan.training.family_conditional import StepContext
 
 SAMPLE_SEED = 1234
 SAMPLE_COUNT = 16
@@ -72,7 +72,7 @@ def step_config(cfg: TrainConfig) -> GenerationStepConfig:
 
 
 def generation_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
-    """Loop step: seed augmentations on ``batch["target"]`` (N, 1 + K, H, W), then :func:`medgan.training.step_generation.generation_step`."""
+    """Loop step: seed augmentations on ``batch["target"]`` (N, 1 + K, H, W), then :func:`medgan.training.unconditional.generation_step`."""
     assert ctx.discriminator is not None and ctx.opt_d is not None
     cfg = ctx.extra.get("generation_step")
     if cfg is None:

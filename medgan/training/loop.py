@@ -23,7 +23,7 @@ from medgan.training import checkpoint as ckpt
 from medgan.training import distributed as ddp
 from medgan.training.config import TrainConfig
 from medgan.training.data import BatchSampler, fixed_batches, load_slices
-from medgan.training.steps import StepContext, get_step
+from medgan.training.family_conditional import StepContext, get_step
 from medgan.training.validation import evaluate, sample_grid
 
 logger = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
 
     def fit_ema() -> None:  # an EMA generator's BatchNorm statistics, re-estimated for its own weights
         if ema is not None and cfg.task == "generation":
-            from medgan.training.step_generation import recalibrate_batchnorm
+            from medgan.training.unconditional import recalibrate_batchnorm
 
             recalibrate_batchnorm(ema, cfg.z_dim or 128, device)
 
@@ -302,7 +302,7 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         batch = {kk: v.to(device, non_blocking=True) for kk, v in sampler.batch(step).items()}
         logs = step_fn(ctx, batch)
         if ema is not None:  # every family: the EMA follows the generator after each step
-            from medgan.training.step_generation import update_ema
+            from medgan.training.unconditional import update_ema
 
             update_ema(ema, generator, ema_decay)
         if sch_g is not None:
