@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from medgan.training import checkpoint as ckpt
+from medgan import checkpoints as ckpt
 from tests.conftest import ROOT
 
 torch.set_num_threads(1)

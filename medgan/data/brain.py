@@ -58,7 +58,7 @@ class BrainVolume:
 
 
 def _cache_path() -> Path:
-    from medgan.db import medgan_home
+    from medgan.paths import medgan_home
 
     return medgan_home() / "cache" / f"mni152_brain_v{CACHE_VERSION}.npz"
 

@@ -47,7 +47,7 @@ class _Loaded:
 
 def checkpoint_file(name: str) -> Path | None:
     """The safetensors file of checkpoint ``name`` (user folder first, then the bundled folder), if any."""
-    from medgan.db import medgan_home
+    from medgan.paths import medgan_home
 
     bundled = Path(__file__).resolve().parents[2] / "checkpoints"
     for folder in (medgan_home() / "checkpoints", bundled):

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from medgan.db import medgan_home
+from medgan.paths import medgan_home
 from medgan.jobs import runner
 from medgan.jobs.progress import read_progress
 from medgan.jobs.publish import existing_names, publish

@@ -88,7 +88,7 @@ def write_sample_grid(ctx: StepContext, path: Path) -> None:
     generator when the run keeps one (that is what export bundles)."""
     from PIL import Image
 
-    from medgan.training.checkpoint import atomic_write_bytes
+    from medgan.atomic import atomic_write_bytes
     from medgan.training.distributed import unwrap
 
     ema = ctx.extra.get("ema")

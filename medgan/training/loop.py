@@ -18,6 +18,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from medgan import checkpoints
+from medgan.atomic import atomic_write_bytes, atomic_write_json
+from medgan.checkpoints import ModelCard
+from medgan.data.brain import CLASS_NAMES
+from medgan.inference import find_card
 from medgan.models.registry import build_discriminator, build_generator
 from medgan.training import checkpoint as ckpt
 from medgan.training import distributed as ddp
@@ -28,7 +33,6 @@ from medgan.training.validation import evaluate, sample_grid
 
 logger = logging.getLogger(__name__)
 
-CLASS_NAMES = ("background", "CSF", "grey matter", "white matter")
 DATASET_NAMES = {"embedded": "embedded MNI152 2009c T1 (nilearn), train split",
                  "phantoms": "procedural phantoms (medgan.data.phantoms)"}
 
@@ -86,7 +90,7 @@ class CancelFlag:
                 signal.signal(signal.SIGTERM, self._old)
 
 
-def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
+def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> ModelCard:
     """The model card (docs/architecture.md) for the run's generator."""
     g = cfg.generator.args
     k = len(CLASS_NAMES)
@@ -99,27 +103,27 @@ def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> dict[str
     what = {"synthesis": "labels → T1 brain slice", "inpainting": "inpaints a masked region",
             "segmentation": "T1 slice → CSF/GM/WM labels", "generation": "noise → image + labels",
             "enhancement": f"{cfg.data.degradation} enhancement"}[cfg.task]
-    return {
-        "name": cfg.run.name,
-        "summary": f"{arch_titles.get(cfg.arch, cfg.arch)}, {what}, {cfg.data.image_size} px",
-        "task": cfg.task,
-        "family": cfg.arch,
-        "generator": {"name": cfg.generator.name, "args": dict(g)},
-        "discriminator": None if cfg.discriminator is None else {"name": cfg.discriminator.name,
-                                                                  "args": dict(cfg.discriminator.args)},
-        "image_size": cfg.data.image_size,
-        "in_channels": in_ch,
-        "out_channels": out_ch,
-        "label_classes": list(CLASS_NAMES),
-        "degradation": cfg.data.degradation,
-        "z_dim": cfg.z_dim,
-        "dataset": DATASET_NAMES.get(cfg.data.source, f"folder {cfg.data.source}"),
-        "training_command": cfg.run.command,
-        "steps": step,
-        "metrics": metrics,
-        "turing": None,
-        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    return ModelCard(
+        name=cfg.run.name,
+        summary=f"{arch_titles.get(cfg.arch, cfg.arch)}, {what}, {cfg.data.image_size} px",
+        task=cfg.task,
+        family=cfg.arch,
+        generator={"name": cfg.generator.name, "args": dict(g)},
+        discriminator=None if cfg.discriminator is None else {"name": cfg.discriminator.name,
+                                                               "args": dict(cfg.discriminator.args)},
+        image_size=cfg.data.image_size,
+        in_channels=in_ch,
+        out_channels=out_ch,
+        label_classes=list(CLASS_NAMES),
+        degradation=cfg.data.degradation,
+        z_dim=cfg.z_dim,
+        dataset=DATASET_NAMES.get(cfg.data.source, f"folder {cfg.data.source}"),
+        training_command=cfg.run.command,
+        steps=step,
+        metrics=metrics,
+        turing=None,
+        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
 
 
 def shared_seed(seed: int, step: int) -> int:
@@ -150,11 +154,9 @@ def _scheduler(opt: torch.optim.Optimizer | None, total: int, decay_start: float
 
 
 def _init_from(cfg: TrainConfig, generator: torch.nn.Module, device: torch.device) -> None:
-    from medgan.inference import find_card
-
     card = find_card(cfg.run.init_from)
-    tensors = ckpt.load_weights(card.weights_path)
-    ckpt.load_into(generator, ckpt.split_prefix(tensors, "generator"))
+    tensors = checkpoints.load_weights(card.weights_path)
+    checkpoints.load_into(generator, checkpoints.split_prefix(tensors, "generator"))
     logger.info("initialised the generator from %s", cfg.run.init_from)
 
 
@@ -209,13 +211,13 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     schedulers = {"sch_g": sch_g, "sch_d": sch_d}
     start = 0
     if resume and (out / "train_state.json").exists():
-        tensors = ckpt.load_weights(out / "model.safetensors")
-        ckpt.load_into(generator, ckpt.split_prefix(tensors, "generator"))
+        tensors = checkpoints.load_weights(out / "model.safetensors")
+        checkpoints.load_into(generator, checkpoints.split_prefix(tensors, "generator"))
         if discriminator is not None:
-            ckpt.load_into(discriminator, ckpt.split_prefix(tensors, "discriminator"))
-        ema_tensors = ckpt.split_prefix(tensors, "ema")
+            checkpoints.load_into(discriminator, checkpoints.split_prefix(tensors, "discriminator"))
+        ema_tensors = checkpoints.split_prefix(tensors, "ema")
         if ema is not None and ema_tensors:
-            ckpt.load_into(ema, ema_tensors)
+            checkpoints.load_into(ema, ema_tensors)
         elif ema is not None:  # EMA switched on at this resume: it starts from the resumed generator
             ema.load_state_dict(generator.state_dict())
             logger.info("EMA (decay %g) starts from the generator at the resumed step", ema_decay)
@@ -227,7 +229,7 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     if ema is not None:
         ddp.broadcast_module(ema, info)
     if info.is_main:
-        ckpt.atomic_write_json(out / "config.json", cfg.to_dict())
+        atomic_write_json(out / "config.json", cfg.to_dict())
 
     train_set = load_slices(cfg.data, "train")
     sampler = BatchSampler(train_set, cfg.task, cfg.data, k, cfg.run.seed, info.rank, info.world)
@@ -273,7 +275,7 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
             return
         fit_ema()
         card = build_card(cfg, step_done, final_metrics if final_metrics is not None else last_metrics)
-        ckpt.save_model(out, generator, discriminator, card, ema=ema)
+        checkpoints.save_checkpoint(out, generator, discriminator, card, ema=ema)
         ckpt.save_train_state(out, step_done, optimizers, schedulers)
         log.write({"type": "checkpoint", "step": step_done, "path": "model.safetensors"})
 
@@ -288,7 +290,7 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
             write_sample_grid(ctx, path)
         else:
             sample_grid(cfg.task, generator, val_batches[0], device, path)
-        ckpt.atomic_write_bytes(out / "samples" / "latest.png", path.read_bytes())
+        atomic_write_bytes(out / "samples" / "latest.png", path.read_bytes())
         log.write({"type": "sample", "step": step_done, "path": f"samples/{path.name}"})
 
     bar = tqdm(total=total, initial=start, disable=not info.is_main, dynamic_ncols=True, mininterval=1.0)

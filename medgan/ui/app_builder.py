@@ -33,7 +33,7 @@ DELETE_CACHE = (3600, 3600)  # every hour, files older than an hour
 
 def configure_temp_dir() -> Path:
     """Point Gradio's upload/cache folder at a private folder under MEDGAN_HOME (before Blocks are built)."""
-    from medgan.db import medgan_home
+    from medgan.paths import medgan_home
 
     tmp = Path(os.environ.get("GRADIO_TEMP_DIR") or medgan_home() / "gradio-tmp")
     tmp.mkdir(parents=True, exist_ok=True)
