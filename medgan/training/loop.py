@@ -27,8 +27,11 @@ from medgan.models.registry import build_discriminator, build_generator
 from medgan.training import checkpoint as ckpt
 from medgan.training import distributed as ddp
 from medgan.training.config import TrainConfig
+from medgan.tasks.specs import get_spec
+from medgan.training.context import StepContext
 from medgan.training.data import BatchSampler, fixed_batches, load_slices
-from medgan.training.family_conditional import StepContext, get_step
+from medgan.training.families import get_family
+from medgan.training.unconditional import update_ema
 from medgan.training.validation import evaluate, sample_grid
 
 logger = logging.getLogger(__name__)
@@ -94,15 +97,12 @@ def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> ModelCar
     """The model card (docs/architecture.md) for the run's generator."""
     g = cfg.generator.args
     k = len(CLASS_NAMES)
-    in_ch = g.get("in_channels", g.get("label_nc"))
-    out_ch = g.get("out_channels", g.get("num_classes"))
-    if cfg.task == "generation":
-        in_ch, out_ch = None, 1 + k
+    spec = get_spec(cfg.task)
+    in_ch = g.get("in_channels", g.get("label_nc")) if spec.in_channels(k) is not None else None
+    out_ch = g.get("out_channels", g.get("num_classes")) if spec.in_channels(k) is not None else spec.out_channels(k)
     arch_titles = {"spade": "SPADE", "pix2pix": "Pix2Pix", "unet": "U-Net", "wgangp": "WGAN-GP", "dcgan": "DCGAN",
                    "lsgan": "LSGAN", "hingegan": "HingeGAN", "stylegan": "StyleGAN"}
-    what = {"synthesis": "labels → T1 brain slice", "inpainting": "inpaints a masked region",
-            "segmentation": "T1 slice → CSF/GM/WM labels", "generation": "noise → image + labels",
-            "enhancement": f"{cfg.data.degradation} enhancement"}[cfg.task]
+    what = spec.phrase(cfg.data.degradation)
     return ModelCard(
         name=cfg.run.name,
         summary=f"{arch_titles.get(cfg.arch, cfg.arch)}, {what}, {cfg.data.image_size} px",
@@ -234,9 +234,10 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     train_set = load_slices(cfg.data, "train")
     sampler = BatchSampler(train_set, cfg.task, cfg.data, k, cfg.run.seed, info.rank, info.world)
     val_batches = []
-    if cfg.task != "generation":
+    family = get_family(cfg.family)
+    if family.validates:
         val_batches = fixed_batches(load_slices(cfg.data, "val"), cfg.task, cfg.data, k, cfg.data.val_limit)
-    step_fn = get_step(cfg.family)
+    step_fn = family.step
     amp_device = device.type if (cfg.run.amp and device.type == "cuda") or (
         cfg.run.amp_cpu and device.type == "cpu") else None
 
@@ -264,11 +265,9 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         discriminator.train()
     last_metrics: dict[str, Any] = {}
 
-    def fit_ema() -> None:  # an EMA generator's BatchNorm statistics, re-estimated for its own weights
-        if ema is not None and cfg.task == "generation":
-            from medgan.training.unconditional import recalibrate_batchnorm
-
-            recalibrate_batchnorm(ema, cfg.z_dim or 128, device)
+    def fit_ema() -> None:  # e.g. an EMA generator's BatchNorm statistics, re-estimated for its own weights
+        if ema is not None and family.fit_ema is not None:
+            family.fit_ema(ctx)
 
     def save(step_done: int, final_metrics: dict[str, Any] | None = None) -> None:
         if not info.is_main:
@@ -283,11 +282,9 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         if not info.is_main:
             return
         path = out / "samples" / f"step_{step_done:06d}.png"
-        if cfg.task == "generation":
+        if family.write_samples is not None:
             fit_ema()
-            from medgan.training.family_generation import write_sample_grid
-
-            write_sample_grid(ctx, path)
+            family.write_samples(ctx, path)
         else:
             sample_grid(cfg.task, generator, val_batches[0], device, path)
         atomic_write_bytes(out / "samples" / "latest.png", path.read_bytes())
@@ -304,8 +301,6 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         batch = {kk: v.to(device, non_blocking=True) for kk, v in sampler.batch(step).items()}
         logs = step_fn(ctx, batch)
         if ema is not None:  # every family: the EMA follows the generator after each step
-            from medgan.training.unconditional import update_ema
-
             update_ema(ema, generator, ema_decay)
         if sch_g is not None:
             sch_g.step()
