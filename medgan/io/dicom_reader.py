@@ -10,7 +10,14 @@ from collections import defaultdict
 import numpy as np
 
 from medgan.io.deid import summary_metadata, template_from
-from medgan.io.dicom_geometry import dicom_vector, frame_positions, geometry, make_affine, normal_of, slice_geometry
+from medgan.io.dicom_geometry import (
+    dicom_vector,
+    frame_positions,
+    geometry,
+    make_affine,
+    normal_of,
+    slice_geometry,
+)
 from medgan.io.dicom_pixels import (
     SEG_SOP_CLASS,
     check_header,

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 
 from medgan.io.deid import summary_metadata, template_from
-from medgan.io.dicom_pixels import check_header, fail
 from medgan.io.dicom_geometry import frame_positions, geometry, make_affine, normal_of, slice_geometry
+from medgan.io.dicom_pixels import check_header, fail
 from medgan.io.limits import ReadLimits
 from medgan.io.scan import Scan
 

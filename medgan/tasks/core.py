@@ -25,24 +25,22 @@ import torch
 from medgan.inference import list_cards, load_model
 from medgan.tasks.encode import (
     Job,
-    SegCheck,
     TaskResult,
+    card_value,
     dice_metrics,
     fit_slice,
     image_tensor,
-    unfit_slice,
-    card_value,
     prepare_enhancement,
     prepare_generation,
     prepare_inpainting,
     prepare_segmentation,
     prepare_synthesis,
+    unfit_slice,
 )
 from medgan.tasks.specs import TASK_NAMES
 
 logger = logging.getLogger(__name__)
 
-TASKS: tuple[str, ...] = TASK_NAMES
 SEGMENTER = "unet_segmentation"
 
 
@@ -168,5 +166,5 @@ TASK_FUNCTIONS: dict[str, Callable[..., Any]] = {
 def get_task(name: str) -> Callable[..., Any]:
     """Task function by name; unknown names raise ValueError listing the valid ones."""
     if name not in TASK_FUNCTIONS:
-        raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
+        raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASK_NAMES)}")
     return TASK_FUNCTIONS[name]

@@ -26,6 +26,7 @@ import torch
 from scipy import ndimage
 from skimage.transform import resize
 
+from medgan.data.folders import load_folder
 from medgan.tasks.specs import make_task_sample
 from medgan.training.config import DataConfig
 
@@ -67,7 +68,6 @@ def load_slices(cfg: DataConfig, split: str) -> SliceSet:
         n = cfg.num_phantoms if split == "train" else max(4, cfg.num_phantoms // 8)
         imgs, labs = phantom_set(n, cfg.image_size, seed={"train": 0, "val": 1, "test": 2}[split])
         return SliceSet(imgs, labs)
-    from medgan.data.folders import load_folder  # written by the I/O room; imported only when used
 
     data = load_folder(cfg.source, cfg.image_size)
     images = np.asarray(getattr(data, "images", data[0] if isinstance(data, tuple) else data), dtype=np.float32)

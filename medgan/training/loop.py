@@ -24,10 +24,10 @@ from medgan.checkpoints import ModelCard
 from medgan.data.brain import CLASS_NAMES
 from medgan.inference import find_card
 from medgan.models.registry import build_discriminator, build_generator
+from medgan.tasks.specs import get_spec
 from medgan.training import checkpoint as ckpt
 from medgan.training import distributed as ddp
 from medgan.training.config import TrainConfig
-from medgan.tasks.specs import get_spec
 from medgan.training.context import StepContext
 from medgan.training.data import BatchSampler, fixed_batches, load_slices
 from medgan.training.families import get_family
