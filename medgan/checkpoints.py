@@ -132,7 +132,7 @@ class ModelCard:
         target = Path(path) if path is not None else self.card_path
         if not str(target) or target == Path():
             raise ValueError(f"card {self.name!r} has no path to be written to")
-        text = json.dumps(_finite(self.to_dict()), indent=2, allow_nan=False, default=str) + "\n"
+        text = json.dumps(json_safe(self.to_dict()), indent=2, allow_nan=False, default=str) + "\n"
         atomic_write_bytes(target, text.encode())
         return target
 
@@ -188,14 +188,14 @@ class ModelCard:
         return module.float().to(device).eval()
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN or infinity: those become null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
