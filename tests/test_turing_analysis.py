@@ -157,10 +157,12 @@ def test_store_end_to_end_simulation_and_exports(tmp_path: Path, monkeypatch: py
     # model cards: user checkpoints always, bundled ones only when asked
     user_dir = medgan_home() / "checkpoints"
     user_dir.mkdir(parents=True, exist_ok=True)
-    (user_dir / "sim_ckpt_a.json").write_text(json.dumps({"name": "sim_ckpt_a", "turing": None}))
+    (user_dir / "sim_ckpt_a.json").write_text(json.dumps({"name": "sim_ckpt_a", "task": "generation",
+                                                    "generator": {"name": "dcgan"}, "turing": None}))
     repo_dir = tmp_path / "repo_ckpts"
     repo_dir.mkdir()
-    (repo_dir / "sim_ckpt_b.json").write_text(json.dumps({"name": "sim_ckpt_b", "turing": None}))
+    (repo_dir / "sim_ckpt_b.json").write_text(json.dumps({"name": "sim_ckpt_b", "task": "generation",
+                                                    "generator": {"name": "dcgan"}, "turing": None}))
     monkeypatch.setattr(results, "REPO_CHECKPOINTS", repo_dir)
     assert results.write_model_cards(store, "sim") == [user_dir / "sim_ckpt_a.json"]
     card = json.loads((user_dir / "sim_ckpt_a.json").read_text())

@@ -39,7 +39,7 @@ def ensure_checkpoints(home: Path | None = None) -> dict[str, str]:
 
     from medgan.inference import list_cards
     from medgan.models.registry import build_generator
-    from medgan.training.checkpoint import save_model
+    from medgan.checkpoints import save_checkpoint as save_model
 
     if home is None:
         from medgan.db import medgan_home

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from medgan.checkpoints import json_safe
 from medgan.turing.study import EMBEDDED_SETS
 
 
@@ -80,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
         elif cmd == "results":
             summary, _ = res.study_summary(store, args.study)
             if args.json:
-                print(json.dumps(res._clean(summary), indent=2))
+                print(json.dumps(json_safe(summary), indent=2))
             else:
                 print(summary_markdown(summary, args.study))
                 for r in summary["per_reader"]:

@@ -13,6 +13,7 @@ import os
 import threading
 from dataclasses import dataclass
 
+from medgan.db import database_url, get_engine
 from medgan.turing.store import Reader, ServedCase, StudyError, TuringStore
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,6 @@ _LOCK = threading.Lock()
 
 def get_store() -> TuringStore:
     """The process-wide store for the configured database (schema created/migrated on first use)."""
-    from medgan.db import database_url, get_engine
 
     url = database_url()
     with _LOCK:

@@ -14,8 +14,11 @@ import gradio as gr
 import numpy as np
 
 from medgan import tasks
+from medgan.data.corruptions import square_hole
 from medgan.defaults import DEFAULT_MODELS
+from medgan.io import read_scan
 from medgan.ui.common import UserError, friendly, to_uint8
+from medgan.ui.load_view import default_window, level_width_for, window
 from medgan.ui.run_panel import out_dir
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,6 @@ def _path(f: Any) -> str | None:
 
 def read_image(f: Any, slice_index: int = -1) -> np.ndarray:
     """A scan file → one slice float32 (H, W) in [0, 1] (CT: soft-tissue window; others: auto window)."""
-    from medgan.io import read_scan
 
     path = _path(f)
     if not path:
@@ -42,7 +44,6 @@ def read_image(f: Any, slice_index: int = -1) -> np.ndarray:
     i = vol.shape[0] // 2 if slice_index is None or slice_index < 0 else int(slice_index)
     if i >= vol.shape[0]:
         raise UserError(f"slice_index {i} is out of range: the scan has {vol.shape[0]} slice(s)")
-    from medgan.ui.load_view import default_window, level_width_for, window
 
     if scan.source_format in ("png", "jpeg", "tiff") and scan.modality != "CT":
         top = 65535.0 if vol.max() > 255 else 255.0
@@ -53,7 +54,6 @@ def read_image(f: Any, slice_index: int = -1) -> np.ndarray:
 
 def read_labels(f: Any, slice_index: int = -1) -> np.ndarray:
     """A label-map file → uint8 (H, W): a PNG whose pixel values are classes, or a NIfTI / DICOM SEG volume."""
-    from medgan.io import read_scan
 
     path = _path(f)
     if not path:
@@ -72,7 +72,6 @@ def read_labels(f: Any, slice_index: int = -1) -> np.ndarray:
 
 def read_mask(f: Any, shape: tuple[int, int]) -> np.ndarray:
     """A region file (any non-zero pixel = to fill) or, when absent, a centred square hole (50 px at 256)."""
-    from medgan.data.corruptions import square_hole
 
     if _path(f) is None:
         return square_hole(shape, center=(shape[0] // 2, shape[1] // 2))

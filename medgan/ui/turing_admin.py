@@ -13,6 +13,8 @@ from collections.abc import Callable
 import gradio as gr
 
 from medgan.turing import service
+from medgan.turing import study as st
+from medgan.turing.results import charts, export_csv, study_summary, write_model_cards
 from medgan.turing.store import StudyError
 from medgan.turing.study_types import StudyOptions
 
@@ -43,8 +45,6 @@ def unlock(password: str) -> tuple:
 def create(admin: bool | None, name: str, real_kind: str, files: list | None, folder: str, ckpts: list[str] | None,
            n_cases: float, real_fraction: float, seed: float, confidence: bool, n_practice: float,
            time_limit: float | None, revisit: bool, show_score: bool) -> tuple[str, gr.Dropdown]:
-    from medgan.turing import study as st
-
     try:
         _require(admin)
         opts = StudyOptions(n_cases=int(n_cases), real_fraction=float(real_fraction), seed=int(seed),
@@ -98,8 +98,6 @@ def issue(admin: bool | None, study: str, n: float) -> tuple[str, str]:
 
 
 def results(admin: bool | None, study: str) -> tuple:
-    from medgan.turing.results import charts, export_csv, study_summary
-
     empty = ("", None, None, None, None, None, None, None, None)
     try:
         _require(admin)
@@ -122,8 +120,6 @@ def results(admin: bool | None, study: str) -> tuple:
 
 
 def write_cards(admin: bool | None, study: str, include_repo: bool) -> str:
-    from medgan.turing.results import write_model_cards
-
     try:
         _require(admin)
         if not study:

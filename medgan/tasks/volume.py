@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from medgan import tasks
+from medgan.io import auto_window, window
+from medgan.io.windowing import percentile_range
+from medgan.tasks import core as tasks
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +38,6 @@ def unit_volume(scan: Any) -> np.ndarray:
         vol = vol[None]
     if getattr(scan, "source_format", "") == "embedded" or (vol.min() >= 0 and vol.max() <= 1):
         return np.clip(vol, 0, 1)
-    from medgan.io import auto_window, window
-    from medgan.io.windowing import percentile_range
 
     if hasattr(scan, "modality"):
         level, width = auto_window(scan)
