@@ -84,8 +84,8 @@ class Candidate:
 
 def run_candidate(run: Path) -> Candidate:
     """The EMA generator (else the generator) saved in a training run folder."""
-    from medgan.models.registry import build_generator
     from medgan import checkpoints as ckpt
+    from medgan.models.registry import build_generator
     from medgan.training.config import TrainConfig
 
     cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))

@@ -22,8 +22,8 @@ CKPT = "tiny_dcgan_turing_test"
 def _tiny_generation_checkpoint() -> None:
     import torch
 
-    from medgan.models.registry import build_generator
     from medgan.checkpoints import save_checkpoint as save_model
+    from medgan.models.registry import build_generator
 
     torch.manual_seed(0)
     args = {"z_dim": 16, "image_size": 64, "num_classes": 4, "ngf": 8}
