@@ -342,8 +342,12 @@ class TuringStore:
                 raise StudyError("unknown case token for this reader")
             if a.status != "open":
                 raise StudyError("this study is closed and accepts no votes")
-            if a.locked_at is not None:
-                raise StudyError("your answers are locked and can no longer be changed")
+            if a.locked_at is not None:  # a retry of a recorded vote is a duplicate; anything else is refused
+                old = conn.execute(Q.EXISTING_VOTE, {"rid": reader.id, "cid": a.case_id}).first()
+                if old is None or replace:
+                    raise StudyError("your answers are locked and can no longer be changed")
+                return VoteResult(accepted=False, time_ms=old.time_ms, timed_out=bool(old.timed_out),
+                                  practice_truth=None, finished=True)
             opts = self._options(a.options)
             if a.served_at is None:
                 raise StudyError("this case has not been shown yet")
