@@ -151,7 +151,8 @@ def or_hillis(theta: np.ndarray, jack: np.ndarray, alpha: float = 0.05) -> dict:
     else:
         ms_r, se, df = math.nan, math.sqrt(var_err), float(c - 1)
     q = float(student_t.ppf(1 - alpha / 2, df))  # df = inf gives the normal quantile
-    return {"estimate": mean, "se": se, "df": df, "ci_low": mean - q * se, "ci_high": mean + q * se,
+    # accuracy and AUC live in [0, 1]: the interval is truncated there
+    return {"estimate": mean, "se": se, "df": df, "ci_low": max(0.0, mean - q * se), "ci_high": min(1.0, mean + q * se),
             "ms_r": ms_r, "var_error": var_err, "cov2": cov2,
             "var_reader": (ms_r - var_err + cov2) if r > 1 else math.nan, "readers": r, "cases": c}
 

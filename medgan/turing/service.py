@@ -262,9 +262,10 @@ def summary_markdown(summary: dict, study_name: str) -> str:
     m = summary.get("mrmc", {})
     if m.get("accuracy"):
         a = m["accuracy"]
-        lines.append(f"- **MRMC accuracy {pct(a['estimate'])}** (readers and cases random, Obuchowski–Rockette / "
-                     f"Hillis 95 % CI {pct(a['ci_low'])} – {pct(a['ci_high'])}, df {a['df']:.1f}; "
-                     f"{m['readers']} readers × {m['cases']} cases)")
+        how = ("readers and cases random, Obuchowski–Rockette / Hillis" if m["readers"] > 1
+               else "one reader: cases random, case jackknife")
+        lines.append(f"- **MRMC accuracy {pct(a['estimate'])}** ({how} 95 % CI {pct(a['ci_low'])} – "
+                     f"{pct(a['ci_high'])}, df {a['df']:.1f}; {m['readers']} readers × {m['cases']} cases)")
     if m.get("auc"):
         u = m["auc"]
         lines.append(f"- MRMC AUC from confidence {u['estimate']:.3f} (95 % CI {u['ci_low']:.3f} – "
@@ -276,7 +277,7 @@ def summary_markdown(summary: dict, study_name: str) -> str:
                      f"highest {pct(top['fooled'])} ({top['case']}, {top['truth']})")
     lines += [
         f"- Pooled accuracy {pct(o['accuracy'])} (Wilson 95 % CI {pct(o['ci_low'])} – {pct(o['ci_high'])}, treats "
-        f"every vote as independent: too narrow); "
+        f"every vote as independent); "
         f"binomial test vs 50 %: p = {o['p_value']:.4g}",
         f"- Sensitivity (generated called generated) {pct(o['sensitivity'])}; specificity (real called real) "
         f"{pct(o['specificity'])}",
