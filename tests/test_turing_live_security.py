@@ -59,16 +59,18 @@ def test_generate_endpoint_cannot_reproduce_generated_cases(live) -> None:  # no
     cases = [store.case_png(c["case_key"]) for c in store.case_table(info.id) if c["truth"] == "generated"]
     assert len(cases) == 4
 
-    def mae(case_png: bytes, sample: np.ndarray) -> float:
-        return float(np.abs(_to_native(case_png, 64) - sample).mean())
+    def diff(case_png: bytes, sample: np.ndarray) -> float:
+        """99th percentile of |case − sample| in grey levels at the native size: small for a reproduction
+        (only resampling and rounding differ: under 7 measured); distinct samples of one generator differ by far more somewhere."""
+        return float(np.percentile(np.abs(_to_native(case_png, 64) - sample), 99))
 
-    # positive control: a sample shown through the study's pipeline is recognised (mean |diff| about 1 grey level)
+    # positive control: every sample shown through the study's pipeline is recognised as itself
     from medgan.turing.render import encode_png
 
-    control = encode_png(present_pixels(samples[0] / 255.0, 64))
-    assert mae(control, samples[0]) < 2.0
-    nearest = min(mae(c, s) for c in cases for s in samples)
-    assert nearest > 6.0, f"a generated case is reproduced by /generate (mean |diff| {nearest:.2f})"
+    controls = [diff(encode_png(present_pixels(s / 255.0, 64)), s) for s in samples]
+    assert max(controls) < 10.0, controls
+    nearest = min(diff(c, s) for c in cases for s in samples)
+    assert nearest > 20.0, f"a generated case is reproduced by /generate (99th percentile |diff| {nearest:.1f})"
 
 
 def _call_fn_index(url: str, fn_index: int, data: list) -> dict:
