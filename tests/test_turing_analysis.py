@@ -146,7 +146,7 @@ def test_store_end_to_end_simulation_and_exports(tmp_path: Path, monkeypatch: py
     o = summary["overall"]
     assert o["n"] == 400 and o["ci_low"] <= p_true <= o["ci_high"]
     assert summary["auc"] > 0.75  # confidence carries signal here
-    votes_path, summary_path = results.export_csv(store, "sim", tmp_path / "export")
+    votes_path, summary_path, _ = results.export_csv(store, "sim", tmp_path / "export")
     df = pd.read_csv(votes_path)
     assert len(df) == 408 and set(A.VOTE_CSV_FIELDS) <= set(df.columns)
     assert df["practice"].sum() == 8

@@ -137,7 +137,7 @@ def oracle_inpainting_rows(models: list, images: np.ndarray, labels: np.ndarray,
             refs.append(np.where(m, lb, 0))
         d = dice_per_class(np.stack(preds), np.stack(refs), 4)
         rows.append(Row("inpainting", "ORACLE labels (dataset's), 50×50 hole", label_of(name),
-                        {**_mean(per), "hole_dice": float(d[1:].mean())}))
+                        {**_mean(per), "hole_dice": float(d.mean())}))
     return rows
 
 
@@ -180,8 +180,8 @@ def segmentation_rows(models: list, images: np.ndarray, labels: np.ndarray) -> l
         for cond, f in shifts.items():
             preds = segment_many([f(im, lb) for im, lb in zip(images, labels)], name)
             d = dice_per_class(np.stack(preds), labels, 4)
-            rows.append(Row("segmentation", cond, label_of(name), {"dice": float(d[1:].mean()),
-                                                          **{f"dice_{c}": float(d[c]) for c in (1, 2, 3)}}))
+            rows.append(Row("segmentation", cond, label_of(name), {"dice": float(d.mean()),
+                                                                   **{f"dice_{c + 1}": float(d[c]) for c in range(3)}}))
     return rows
 
 

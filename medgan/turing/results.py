@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 
 from medgan import paths
-from medgan.checkpoints import ModelCard
+from medgan.atomic import atomic_write_json
+from medgan.checkpoints import ModelCard, json_safe
 from medgan.turing.analysis import card_entry, summarize, summary_csv, votes_csv
 from medgan.turing.store import TuringStore
 
@@ -21,8 +22,11 @@ def study_summary(store: TuringStore, study: str | int) -> tuple[dict, list[dict
     return summarize(rows), rows
 
 
-def export_csv(store: TuringStore, study: str | int, folder: str | Path) -> tuple[Path, Path]:
-    """Write ``<study>_votes.csv`` (every vote, practice included and flagged) and ``<study>_summary.csv``."""
+def export_csv(store: TuringStore, study: str | int, folder: str | Path) -> tuple[Path, Path, Path]:
+    """Write ``<study>_votes.csv`` (every vote, practice included and flagged), ``<study>_summary.csv`` and
+    ``<study>_design.json`` (see :func:`medgan.turing.design.design_record`)."""
+    from medgan.turing.design import design_record
+
     info = store.get_study(study)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -31,7 +35,9 @@ def export_csv(store: TuringStore, study: str | int, folder: str | Path) -> tupl
     rows_all = store.vote_rows(info.id, include_practice=True)
     votes_path.write_text(votes_csv(rows_all))
     summary_path.write_text(summary_csv(summarize(rows_all)))
-    return votes_path, summary_path
+    design_path = folder / f"{safe}_design.json"
+    atomic_write_json(design_path, json_safe(design_record(store, info.id)))
+    return votes_path, summary_path, design_path
 
 
 def write_model_cards(store: TuringStore, study: str | int, include_repo: bool = False) -> list[Path]:
