@@ -53,7 +53,11 @@ class DCGANGenerator(nn.Module):
     nearest upsampling + 3×3 conv with ``upsample="nearest"``) and halves the channels (capped at ``ngf * 8``).
     With ``skip`` every stage from 8×8 up also has its own 1×1 output layer and the output is the sum of all of
     them, each bilinearly upsampled to full size (the "skip" generator of StyleGAN2): the coarse stages get a
-    direct gradient, so the layout of the slice is learned before its texture."""
+    direct gradient, so the layout of the slice is learned before its texture.
+
+    ``stage_channels`` (optional) fixes the channels at 4×4, 8×8, ..., ``image_size`` explicitly (one entry per
+    resolution) instead of ``ngf``'s schedule; a generator grown from a smaller one
+    (:mod:`medgan.training.progressive`) keeps its parent's stages and adds one at the top."""
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class DCGANGenerator(nn.Module):
         init: str = "normal",
         init_gain: float = 0.02,
         skip: bool = False,
+        stage_channels: list[int] | None = None,
     ) -> None:
         super().__init__()
         if upsample not in ("transpose", "nearest"):
@@ -74,6 +79,11 @@ class DCGANGenerator(nn.Module):
         n = _check_size(image_size)
         self.z_dim, self.image_size, self.num_classes = z_dim, image_size, num_classes
         chans = [min(ngf * 2 ** (n - i), ngf * 8) for i in range(n + 1)]
+        if stage_channels is not None:
+            if len(stage_channels) != n + 1 or min(stage_channels) < 1:
+                raise ValueError(f"stage_channels needs {n + 1} positive entries (4×4 … {image_size}×{image_size}), "
+                                 f"got {list(stage_channels)}")
+            chans = [int(c) for c in stage_channels]
         self.fc = maybe_sn(nn.Linear(z_dim, chans[0] * 16), spectral_norm)
         self.fc_norm = nn.Sequential(make_norm(norm, chans[0]), nn.ReLU(inplace=True))
         blocks: list[nn.Module] = []

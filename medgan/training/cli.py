@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Adam betas (default: the preset's, e.g. 0.5 0.999)")
     parser.add_argument("--lambda-l1", type=float, default=None)
     parser.add_argument("--n-critic", type=int, default=None)
-    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="default 256; with --init-from the checkpoint's size (generation: a larger size grows "
+                             "the generator, see medgan.training.progressive)")
     parser.add_argument("--crop-size", type=int, default=None,
                         help="train on random crops of this size (fully convolutional models only)")
     parser.add_argument("--augment", action="store_true")
@@ -81,7 +83,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     if args.init_from:
         cfg = _config_from_checkpoint(args)
     else:
-        cfg = make_config(args.task, args.arch, args.image_size, spectral_norm=args.spectral_norm,
+        cfg = make_config(args.task, args.arch, args.image_size or 256, spectral_norm=args.spectral_norm,
                           degradation=args.degradation)
     o, d, r = cfg.optim, cfg.data, cfg.run
     d.source = args.data
@@ -190,10 +192,23 @@ def _config_from_checkpoint(args: argparse.Namespace) -> TrainConfig:
     card = find_card(args.init_from)
     if card.task != args.task:
         raise ValueError(f"checkpoint {args.init_from!r} is a {card.task} model, not {args.task}")
-    size = card.image_size
-    cfg = make_config(args.task, args.arch, size, spectral_norm=args.spectral_norm,
+    size = int(card.image_size)
+    wanted = getattr(args, "image_size", None)
+    grow = args.task == "generation" and wanted is not None and int(wanted) != size
+    if grow and int(wanted) < size:
+        raise ValueError(f"--init-from {args.init_from} is a {size} px generator; it fine-tunes at {size} px or grows "
+                         f"to a larger size, not {wanted} px")
+    if wanted is not None and int(wanted) != size and not grow:
+        logger.warning("--init-from %s: fine-tuning at the checkpoint's %d px (not --image-size %s)",
+                       args.init_from, size, wanted)
+    cfg = make_config(args.task, args.arch, int(wanted) if grow else size, spectral_norm=args.spectral_norm,
                       degradation=args.degradation or card.degradation)
-    cfg.generator = ModelConfig(card.generator["name"], dict(card.generator.get("args", {})))
+    if grow:
+        from medgan.training.progressive import grow_checkpoint_config
+
+        grow_checkpoint_config(cfg, card, int(wanted))
+    else:
+        cfg.generator = ModelConfig(card.generator["name"], dict(card.generator.get("args", {})))
     return cfg
 
 

@@ -82,6 +82,7 @@ class RunConfig:
     name: str = "model"
     out: str = "runs/model"
     init_from: str | None = None
+    grown_from: dict[str, Any] | None = None  # generation: init_from's generator grown to a larger size (progressive)
     amp: bool = True  # bf16 mixed precision on CUDA
     amp_cpu: bool = False  # bf16 mixed precision on CPU too (about 1.8× faster where the CPU has AVX512-BF16 / AMX)
     command: str = ""

@@ -127,6 +127,8 @@ def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
                                        f"add --steps {card.steps} to reproduce the same number of steps")
     if cfg.run.init_from:
         card = card.continued_from(_init_card(cfg.run.init_from, dest), str(run_dir))
+        if card.extra.get("grown_from") and card.training_stages:  # progressive resolution: this stage grew
+            card.training_stages[-1]["grown_from"] = card.extra["grown_from"]
     card.write(dest / f"{card.name}.json")
     return weights
 

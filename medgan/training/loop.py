@@ -126,6 +126,7 @@ def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> ModelCar
         metrics=metrics,
         turing=None,
         created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        extra={"grown_from": dict(cfg.run.grown_from)} if cfg.run.grown_from else {},
     )
 
 
@@ -159,7 +160,15 @@ def _scheduler(opt: torch.optim.Optimizer | None, total: int, decay_start: float
 def _init_from(cfg: TrainConfig, generator: torch.nn.Module, device: torch.device) -> None:
     card = find_card(cfg.run.init_from)
     tensors = checkpoints.load_weights(card.weights_path)
-    checkpoints.load_into(generator, checkpoints.split_prefix(tensors, "generator"))
+    state = checkpoints.split_prefix(tensors, "generator")
+    if cfg.run.grown_from:  # progressive resolution: the parent's layers + new top stages
+        from medgan.training.progressive import load_grown
+
+        growth = load_grown(generator, state)
+        cfg.run.grown_from.update(loaded_tensors=len(growth.loaded), added_tensors=len(growth.added))
+        logger.info("grew %s: %d tensors loaded, %d added", cfg.run.init_from, len(growth.loaded), len(growth.added))
+        return
+    checkpoints.load_into(generator, state)
     logger.info("initialised the generator from %s", cfg.run.init_from)
 
 
