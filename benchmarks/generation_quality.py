@@ -11,8 +11,19 @@ FD from about a hundred samples moves a lot with the draw, e.g. 0.045 to 0.15 fo
 - nearest-train L1: mean L1 ([0, 1] units) from each generated image to its nearest train slice (memorisation
   check; 0 = copies), and the mean pairwise L1 between generated images (diversity).
 
+- two-sample AUC: cross-validated classifier two-sample test (:func:`medgan.metrics.two_sample.two_sample_auc_cv`,
+  4 folds, a small CNN, real train slices vs as many generated ones; 0.5 = indistinguishable), the machine
+  stand-in for the experts' visual Turing test (reference: real val+test vs real train).
+
+Bars per GAN (:data:`BARS`), each printed PASS/MISS beside the real-vs-real reference at the same size:
+label agreement ≥ 0.70; diversity (pairwise L1) ≥ 0.8 × the real slices'; FD-medgan ≤ the real test-vs-train
+FD-medgan; two-sample AUC ≤ 0.90; no mode collapse (flagged when the diversity is below half the real slices' or
+more than 5 % of generated pairs are closer than the closest pair of distinct real slices).
+
 ``--write`` stores the figures under ``metrics["generation"]`` in each card and writes a sample grid to
-``checkpoints/samples/<name>.png``.
+``checkpoints/samples/<name>.png``. ``--checkpoints DIR`` measures the generation cards in DIR (e.g. a
+``train-all`` output) instead of the installed ones; the U-Net behind FD-medgan and the label agreement is always
+the installed ``unet_segmentation``. ``--json PATH`` writes every figure and bar.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/generation_quality.py [--names a b] [--samples 128] [--write]``
 """
@@ -37,9 +48,60 @@ sys.path.insert(0, str(ROOT))
 from medgan.inference import list_cards, load_model  # noqa: E402
 from medgan.metrics.distribution import frechet_distance  # noqa: E402
 from medgan.metrics.features import medgan_features  # noqa: E402
+from medgan.metrics.two_sample import two_sample_auc_cv  # noqa: E402
 from medgan.training.unconditional import load_generation_data, sample_grid  # noqa: E402
 
 SEED = 2026
+
+# (key, title): the bars every GAN is held to (thresholds below, judged by :func:`judge`)
+BARS: tuple[tuple[str, str], ...] = (
+    ("label_agreement", "label agreement ≥ 0.70"),
+    ("diversity", "diversity ≥ 0.8 × real"),
+    ("fd_medgan", "FD-medgan ≤ real test-vs-train"),
+    ("two_sample_auc", "two-sample AUC ≤ 0.90"),
+    ("no_collapse", "no mode collapse"),
+)
+LABEL_AGREEMENT_MIN, DIVERSITY_FRACTION, AUC_MAX = 0.70, 0.8, 0.90
+COLLAPSE_DIVERSITY_FRACTION, COLLAPSE_DUPLICATE_SHARE = 0.5, 0.05
+
+
+def pairwise_l1(img01: torch.Tensor, m: int = 64) -> torch.Tensor:
+    """L1 distances ([0, 1] units, per pixel) between the first ``m`` images (N, 1, S, S): the off-diagonal
+    entries, flattened."""
+    flat = img01[:m].flatten(1)
+    d = torch.cdist(flat, flat, p=1) / flat.shape[1]
+    return d[~torch.eye(len(flat), dtype=torch.bool)]
+
+
+def mode_collapse(div: float, pairs: torch.Tensor, real_div: float, real_min_pair: float) -> bool:
+    """True when the samples look mode-collapsed: diversity under half the real slices', or more than 5 % of the
+    generated pairs closer than the closest pair of distinct real slices (near-duplicates)."""
+    dup = float((pairs < real_min_pair).float().mean()) if len(pairs) else 0.0
+    return div < COLLAPSE_DIVERSITY_FRACTION * real_div or dup > COLLAPSE_DUPLICATE_SHARE
+
+
+def judge(res: dict[str, Any]) -> dict[str, bool]:
+    """PASS (True) / MISS (False) per bar of :data:`BARS` from one GAN's figures (keys as written by ``main``)."""
+    return {"label_agreement": res["label_dice_seg_vs_generated"] >= LABEL_AGREEMENT_MIN,
+            "diversity": res["pairwise_l1"] >= DIVERSITY_FRACTION * res["pairwise_l1_real"],
+            "fd_medgan": res["fd_medgan_vs_train"] <= res["fd_medgan_real_test_vs_train"],
+            "two_sample_auc": res["two_sample_auc"] <= AUC_MAX,
+            "no_collapse": not res["mode_collapse"]}
+
+
+def format_bars(res: dict[str, Any]) -> str:
+    """One line per bar: PASS/MISS, the GAN's figure, the bar and the real-vs-real reference."""
+    b = res["bars"]
+    rows = [("label_agreement", f"{res['label_dice_seg_vs_generated']:.3f}",
+             f"≥ {LABEL_AGREEMENT_MIN:.2f} (real {res['label_dice_real_reference']:.3f})"),
+            ("diversity", f"{res['pairwise_l1']:.4f}",
+             f"≥ {DIVERSITY_FRACTION * res['pairwise_l1_real']:.4f} (real {res['pairwise_l1_real']:.4f})"),
+            ("fd_medgan", f"{res['fd_medgan_vs_train']:.3f}", f"≤ {res['fd_medgan_real_test_vs_train']:.3f} (real)"),
+            ("two_sample_auc", f"{res['two_sample_auc']:.3f}",
+             f"≤ {AUC_MAX:.2f} (real {res['two_sample_auc_real_reference']:.3f})"),
+            ("no_collapse", "collapsed" if res["mode_collapse"] else "no", "no")]
+    titles = dict(BARS)
+    return "\n".join(f"    {'PASS' if b[k] else 'MISS'}  {titles[k]:32s} {v:>9s}  {bar}" for k, v, bar in rows)
 
 
 @torch.no_grad()
@@ -102,13 +164,13 @@ def sample_set_metrics(out: torch.Tensor, ref: dict, feat, seg: torch.nn.Module,
     img = (out[:, :1].clamp(-1, 1) + 1) / 2
     probs = seg_probs(seg, img, seg_size)
     flat, tr = img.flatten(1), ref["train_img"].flatten(1)
-    m = min(64, len(flat))
-    pair = torch.cdist(flat[:m], flat[:m], p=1) / flat.shape[1]
+    pairs = pairwise_l1(img)
+    div = float(pairs.mean())
     return {"fd": float(frechet_distance(ref["train_feats"], feat(img))),
             "fd_layout": float(frechet_distance(ref["train_layout"], layout_features(probs))),
             "dice": mean_dice(probs.argmax(1), out[:, 1:].argmax(1)),
             "nn_l1": float(torch.cdist(flat, tr, p=1).min(1).values.mean() / flat.shape[1]),
-            "div": float(pair.sum() / (m * (m - 1)))}
+            "div": div, "collapse": float(mode_collapse(div, pairs, ref["div_real"], ref["min_pair_real"]))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--seeds", type=int, default=3, help="sample sets (seeds 2026, 2027, ...); mean ± sd reported")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--checkpoints", default=None,
+                    help="measure the generation cards in this folder instead of the installed ones")
+    ap.add_argument("--json", default=None, help="write every figure and bar to this JSON file")
+    ap.add_argument("--folds", type=int, default=4, help="folds of the cross-validated two-sample test")
+    ap.add_argument("--auc-epochs", type=int, default=30, help="epochs of each fold's classifier")
     ap.add_argument("--runs", nargs="*", default=None,
                     help="training run folders (config.json + model.safetensors) to measure instead of the "
                          "installed checkpoints; the EMA generator when the run keeps one")
@@ -124,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     if a.runs is not None:
         cards = [run_candidate(Path(r)) for r in a.runs]
+    elif a.checkpoints is not None:
+        from medgan.inference import _scan, build_from_card
+
+        cards = [Candidate(c.name, int(c.image_size), int(c.steps or 0), int(c.z_dim or 128), build_from_card(c))
+                 for c in _scan(Path(a.checkpoints), False)
+                 if c.task == "generation" and (a.names is None or c.name in a.names)]
     else:
         cards = [Candidate(c.name, int(c.image_size), int(c.steps or 0), int(c.z_dim or 128),
                            load_model(c.name).module, c)
@@ -135,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     seg = load_model("unet_segmentation").module
     seg_size = int(feat.image_size)
     refs: dict[int, dict] = {}
+    results: dict[str, dict] = {}
     for card in cards:
         size = int(card.image_size)
         if size not in refs:
@@ -148,10 +222,16 @@ def main(argv: list[str] | None = None) -> int:
             ref["dice_real"] = mean_dice(te_probs.argmax(1), test[:, 1:].argmax(1))
             ref["train_layout"] = layout_features(seg_probs(seg, tr_img, seg_size))
             ref["layout_test"] = float(frechet_distance(ref["train_layout"], layout_features(te_probs)))
+            real_pairs = pairwise_l1(tr_img, m=len(tr_img))
+            ref["div_real"], ref["min_pair_real"] = float(real_pairs.mean()), float(real_pairs.min())
+            held = torch.cat([(load_generation_data("val", size)[:, :1] + 1) / 2, te_img])
+            ref["auc_real"] = two_sample_auc_cv(tr_img, held, folds=a.folds, seed=SEED, epochs=a.auc_epochs)
             refs[size] = ref
             print(f"reference @{size}px: FD-medgan(real test vs train) = {ref['fd_test']:.2f}; "
                   f"FD-layout(real test vs train) = {ref['layout_test']:.2f}; "
-                  f"label Dice U-Net(real test) vs labels = {ref['dice_real']:.3f}")
+                  f"label Dice U-Net(real test) vs labels = {ref['dice_real']:.3f}; "
+                  f"pairwise L1(real train) = {ref['div_real']:.4f}; "
+                  f"two-sample AUC(real val+test vs train) = {ref['auc_real']:.3f}")
         ref = refs[size]
         g = card.module
         runs, out, ms = [], None, 0.0
@@ -164,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             out = o if out is None else out
             runs.append(sample_set_metrics(o, ref, feat, seg, seg_size))
         assert out is not None
+        fake01 = (out[: len(ref["train_img"]), :1].clamp(-1, 1) + 1) / 2
+        auc = two_sample_auc_cv(ref["train_img"], fake01, folds=a.folds, seed=SEED, epochs=a.auc_epochs)
         mean = {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
         sd = {k: statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in runs[0]}
         res = {"fd_medgan_vs_train": round(mean["fd"], 3), "fd_medgan_sd": round(sd["fd"], 3),
@@ -173,12 +255,19 @@ def main(argv: list[str] | None = None) -> int:
                "label_dice_seg_vs_generated": round(mean["dice"], 4), "label_dice_sd": round(sd["dice"], 4),
                "label_dice_real_reference": round(ref["dice_real"], 4),
                "nearest_train_l1": round(mean["nn_l1"], 4), "pairwise_l1": round(mean["div"], 4),
+               "pairwise_l1_real": round(ref["div_real"], 4),
+               "two_sample_auc": round(auc, 4), "two_sample_auc_real_reference": round(ref["auc_real"], 4),
+               "two_sample_folds": a.folds, "mode_collapse": mean["collapse"] > 0,
                "samples": a.samples, "sample_sets": a.seeds,
                "feature_extractor": "unet_segmentation encoder (FD-medgan)"}
+        res["bars"] = judge(res)
+        res["bars_passed"] = sum(res["bars"].values())
+        results[card.name] = {**res, "image_size": size, "steps": card.steps}
         print(f"{card.name:22s} {size}px steps={card.steps:5d} FD-medgan={mean['fd']:.3f}±{sd['fd']:.3f} "
               f"FD-layout={mean['fd_layout']:.2f}±{sd['fd_layout']:.2f} label-Dice={mean['dice']:.3f}±{sd['dice']:.3f} "
               f"nearest-train-L1={mean['nn_l1']:.4f} pairwise-L1={mean['div']:.4f} "
-              f"({ms:.1f} ms/sample batched, 1 thread)")
+              f"two-sample-AUC={auc:.3f} ({ms:.1f} ms/sample batched, 1 thread)")
+        print(format_bars(res))
         if a.write and card.card is not None and card.card.bundled:
             data = json.loads(card.card.card_path.read_text())
             data.setdefault("metrics", {})["generation"] = res
@@ -188,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
             grid_dir = card.card.card_path.parent / "samples"
             grid_dir.mkdir(exist_ok=True)
             Image.fromarray(sample_grid(out[:16], cols=8).numpy()).save(grid_dir / f"{card.name}.png", optimize=True)
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -59,7 +59,16 @@ def main() -> int:
     ap.add_argument("--models", default="", help="only these checkpoints (comma-separated)")
     ap.add_argument("--write-cards", action="store_true",
                     help="write each measured model's rows (and its baselines') into its card's metrics.quality")
+    ap.add_argument("--checkpoints", default=None,
+                    help="a folder of checkpoints (e.g. a train-all output) that take the place of the installed "
+                         "ones of the same names")
     args = ap.parse_args()
+    if args.checkpoints:
+        from medgan import inference
+        from medgan.recipes.override import checkpoints_first
+
+        print(f"checkpoints from {args.checkpoints}: {', '.join(checkpoints_first(Path(args.checkpoints)))}")
+        globals()["list_cards"] = inference.list_cards
     if args.threads:
         torch.set_num_threads(args.threads)
     only = {m for m in args.models.split(",") if m}
