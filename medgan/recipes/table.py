@@ -7,7 +7,7 @@ boxes up to 96 px, the biharmonic pre-fill, label dropout and stroke holes), the
 unconditional generators train at 128 px: on the GPU from scratch, on the CPU grown from the bundled 64 px
 checkpoint (:mod:`medgan.training.progressive`), which is the cheaper way there.
 
-GPU step budgets: ``gpu_it_s`` per row, iterations/s expected on a 16-core H200 machine with all thirteen runs at
+GPU step budgets: ``gpu_it_s`` per row, iterations/s expected on a 16-core H200 machine with all fourteen runs at
 once (each a process with one CPU thread). The conditional runs are bound by their CPU data pipeline (domain
 randomisation, holes, degradations at 256 px, one sample after another in the main process), measured here per
 batch on one contested CPU core (spade_synthesis 1.7 s per batch of 16, pix2pix_synthesis 1.1 s, spade_inpainting
@@ -50,7 +50,7 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "gpu": Profile("gpu", "cuda", (), train_seconds=300, jobs=13, cadence=1000, quality_samples=128, quality_seeds=2,
+    "gpu": Profile("gpu", "cuda", (), train_seconds=300, jobs=14, cadence=1000, quality_samples=128, quality_seeds=2,
                    quality_max_slices=0, progressive=False, threads=1,
                    summary="one CUDA GPU, bf16, every model at once, ≤ 10 min wall time in all"),
     "cpu": Profile("cpu", "cpu", ("--amp-cpu",), train_seconds=0, jobs=1, cadence=250, quality_samples=128,

@@ -1,0 +1,77 @@
+"""The bars of benchmarks/generation_quality.py (PASS/MISS per GAN), its mode-collapse flag, and the
+cross-validated classifier two-sample test behind the "machine Turing test" bar."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from medgan.data import load_brain
+from medgan.metrics.two_sample import two_sample_auc_cv
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from generation_quality import BARS, format_bars, judge, mode_collapse, pairwise_l1  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _figures(**over: float) -> dict:
+    res = {"label_dice_seg_vs_generated": 0.72, "label_dice_real_reference": 0.70, "pairwise_l1": 0.09,
+           "pairwise_l1_real": 0.10, "fd_medgan_vs_train": 0.1, "fd_medgan_real_test_vs_train": 0.18,
+           "two_sample_auc": 0.8, "two_sample_auc_real_reference": 0.85, "mode_collapse": False}
+    res.update(over)
+    return res
+
+
+def test_each_bar_passes_and_misses_on_its_own_figure() -> None:
+    assert all(judge(_figures()).values())
+    misses = {"label_agreement": {"label_dice_seg_vs_generated": 0.69},
+              "diversity": {"pairwise_l1": 0.079},
+              "fd_medgan": {"fd_medgan_vs_train": 0.19},
+              "two_sample_auc": {"two_sample_auc": 0.91},
+              "no_collapse": {"mode_collapse": True}}
+    assert set(misses) == {k for k, _ in BARS}
+    for bar, change in misses.items():
+        b = judge(_figures(**change))
+        assert [k for k, ok in b.items() if not ok] == [bar]
+    res = _figures(two_sample_auc=0.95)
+    res["bars"] = judge(res)
+    text = format_bars(res)
+    assert text.count("PASS") == 4 and "MISS  two-sample AUC" in text and "(real 0.850)" in text
+
+
+def test_mode_collapse_is_flagged_for_near_copies_not_for_the_real_slices() -> None:
+    real = torch.from_numpy(load_brain("train").images[:40:2]).unsqueeze(1)
+    real_pairs = pairwise_l1(real, m=len(real))
+    real_div, real_min = float(real_pairs.mean()), float(real_pairs.min())
+    others = torch.from_numpy(load_brain("train").images[1:40:2]).unsqueeze(1)
+    p = pairwise_l1(others)
+    assert not mode_collapse(float(p.mean()), p, real_div, real_min)
+    # a generator that draws three slices with a little noise
+    few = real[[3, 10, 15]].repeat(7, 1, 1, 1)[:20]
+    collapsed = (few + 0.002 * torch.randn_like(few)).clamp(0, 1)
+    p = pairwise_l1(collapsed)
+    assert mode_collapse(float(p.mean()), p, real_div, real_min)
+
+
+def test_cross_validated_two_sample_auc_tells_noise_apart_and_not_two_real_halves() -> None:
+    images = load_brain("train").images
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(len(images))
+    a, b = images[perm[:47]], images[perm[47:]]
+    same = two_sample_auc_cv(a, b, folds=4, seed=0, epochs=10)
+    assert abs(same - 0.5) < 0.2, same
+    noise = np.clip(b + rng.normal(0, 0.15, b.shape).astype(np.float32), 0, 1)
+    assert two_sample_auc_cv(a, noise, folds=4, seed=0, epochs=10) > 0.9
+    with pytest.raises(ValueError, match="at least"):
+        two_sample_auc_cv(a[:5], b[:5], folds=4)
