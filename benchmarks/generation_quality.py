@@ -17,8 +17,9 @@ FD from about a hundred samples moves a lot with the draw, e.g. 0.045 to 0.15 fo
 
 Bars per GAN (:data:`BARS`), each printed PASS/MISS beside the real-vs-real reference at the same size:
 label agreement ≥ 0.70; diversity (pairwise L1) ≥ 0.8 × the real slices'; FD-medgan ≤ the real test-vs-train
-FD-medgan; two-sample AUC ≤ 0.90; no mode collapse (flagged when the diversity is below half the real slices' or
-more than 5 % of generated pairs are closer than the closest pair of distinct real slices).
+FD-medgan; two-sample AUC ≤ 0.90; no mode collapse (flagged when the generated images' nearest train slices cover
+under 40 % of the distinct slices a uniform draw would hit, when the diversity is below half the real slices', or
+when more than 5 % of generated pairs are closer than the closest pair of distinct real slices).
 
 ``--write`` stores the figures under ``metrics["generation"]`` in each card and writes a sample grid to
 ``checkpoints/samples/<name>.png``. ``--checkpoints DIR`` measures the generation cards in DIR (e.g. a
@@ -62,7 +63,7 @@ BARS: tuple[tuple[str, str], ...] = (
     ("no_collapse", "no mode collapse"),
 )
 LABEL_AGREEMENT_MIN, DIVERSITY_FRACTION, AUC_MAX = 0.70, 0.8, 0.90
-COLLAPSE_DIVERSITY_FRACTION, COLLAPSE_DUPLICATE_SHARE = 0.5, 0.05
+COLLAPSE_DIVERSITY_FRACTION, COLLAPSE_DUPLICATE_SHARE, COLLAPSE_COVERAGE = 0.5, 0.05, 0.4
 
 
 def pairwise_l1(img01: torch.Tensor, m: int = 64) -> torch.Tensor:
@@ -73,11 +74,23 @@ def pairwise_l1(img01: torch.Tensor, m: int = 64) -> torch.Tensor:
     return d[~torch.eye(len(flat), dtype=torch.bool)]
 
 
-def mode_collapse(div: float, pairs: torch.Tensor, real_div: float, real_min_pair: float) -> bool:
-    """True when the samples look mode-collapsed: diversity under half the real slices', or more than 5 % of the
-    generated pairs closer than the closest pair of distinct real slices (near-duplicates)."""
+def train_coverage(img01: torch.Tensor, train01: torch.Tensor) -> float:
+    """How many distinct train slices are the nearest (L1) of some generated image, over the number expected when
+    drawing as many slices uniformly from the train set (≈ 1 for a generator that covers every level of the
+    brain, small when it draws a few levels only)."""
+    n, t = len(img01), len(train01)
+    nearest = torch.cdist(img01.flatten(1), train01.flatten(1), p=1).argmin(1)
+    expected = t * (1 - (1 - 1 / t) ** n)
+    return float(len(set(nearest.tolist())) / expected)
+
+
+def mode_collapse(div: float, pairs: torch.Tensor, real_div: float, real_min_pair: float, coverage: float) -> bool:
+    """True when the samples look mode-collapsed: train coverage (:func:`train_coverage`) under
+    ``COLLAPSE_COVERAGE``, diversity under half the real slices', or more than 5 % of the generated pairs closer
+    than the closest pair of distinct real slices (near-duplicates)."""
     dup = float((pairs < real_min_pair).float().mean()) if len(pairs) else 0.0
-    return div < COLLAPSE_DIVERSITY_FRACTION * real_div or dup > COLLAPSE_DUPLICATE_SHARE
+    return (coverage < COLLAPSE_COVERAGE or div < COLLAPSE_DIVERSITY_FRACTION * real_div
+            or dup > COLLAPSE_DUPLICATE_SHARE)
 
 
 def judge(res: dict[str, Any]) -> dict[str, bool]:
@@ -99,7 +112,8 @@ def format_bars(res: dict[str, Any]) -> str:
             ("fd_medgan", f"{res['fd_medgan_vs_train']:.3f}", f"≤ {res['fd_medgan_real_test_vs_train']:.3f} (real)"),
             ("two_sample_auc", f"{res['two_sample_auc']:.3f}",
              f"≤ {AUC_MAX:.2f} (real {res['two_sample_auc_real_reference']:.3f})"),
-            ("no_collapse", "collapsed" if res["mode_collapse"] else "no", "no")]
+            ("no_collapse", f"{'COLLAPSED' if res['mode_collapse'] else 'no'} (coverage {res['train_coverage']:.2f})",
+             f"coverage ≥ {COLLAPSE_COVERAGE}, diversity ≥ {COLLAPSE_DIVERSITY_FRACTION} × real")]
     titles = dict(BARS)
     return "\n".join(f"    {'PASS' if b[k] else 'MISS'}  {titles[k]:32s} {v:>9s}  {bar}" for k, v, bar in rows)
 
@@ -166,11 +180,13 @@ def sample_set_metrics(out: torch.Tensor, ref: dict, feat, seg: torch.nn.Module,
     flat, tr = img.flatten(1), ref["train_img"].flatten(1)
     pairs = pairwise_l1(img)
     div = float(pairs.mean())
+    cov = train_coverage(img, ref["train_img"])
     return {"fd": float(frechet_distance(ref["train_feats"], feat(img))),
             "fd_layout": float(frechet_distance(ref["train_layout"], layout_features(probs))),
             "dice": mean_dice(probs.argmax(1), out[:, 1:].argmax(1)),
             "nn_l1": float(torch.cdist(flat, tr, p=1).min(1).values.mean() / flat.shape[1]),
-            "div": div, "collapse": float(mode_collapse(div, pairs, ref["div_real"], ref["min_pair_real"]))}
+            "div": div, "coverage": cov,
+            "collapse": float(mode_collapse(div, pairs, ref["div_real"], ref["min_pair_real"], cov))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                "nearest_train_l1": round(mean["nn_l1"], 4), "pairwise_l1": round(mean["div"], 4),
                "pairwise_l1_real": round(ref["div_real"], 4),
                "two_sample_auc": round(auc, 4), "two_sample_auc_real_reference": round(ref["auc_real"], 4),
-               "two_sample_folds": a.folds, "mode_collapse": mean["collapse"] > 0,
+               "two_sample_folds": a.folds, "train_coverage": round(mean["coverage"], 3),
+               "mode_collapse": mean["collapse"] > 0,
                "samples": a.samples, "sample_sets": a.seeds,
                "feature_extractor": "unet_segmentation encoder (FD-medgan)"}
         res["bars"] = judge(res)

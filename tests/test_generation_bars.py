@@ -14,7 +14,7 @@ from medgan.data import load_brain
 from medgan.metrics.two_sample import two_sample_auc_cv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from generation_quality import BARS, format_bars, judge, mode_collapse, pairwise_l1  # noqa: E402
+from generation_quality import BARS, format_bars, judge, mode_collapse, pairwise_l1, train_coverage  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,8 @@ def _one_thread():
 def _figures(**over: float) -> dict:
     res = {"label_dice_seg_vs_generated": 0.72, "label_dice_real_reference": 0.70, "pairwise_l1": 0.09,
            "pairwise_l1_real": 0.10, "fd_medgan_vs_train": 0.1, "fd_medgan_real_test_vs_train": 0.18,
-           "two_sample_auc": 0.8, "two_sample_auc_real_reference": 0.85, "mode_collapse": False}
+           "two_sample_auc": 0.8, "two_sample_auc_real_reference": 0.85, "mode_collapse": False,
+           "train_coverage": 0.9}
     res.update(over)
     return res
 
@@ -50,18 +51,24 @@ def test_each_bar_passes_and_misses_on_its_own_figure() -> None:
     assert text.count("PASS") == 4 and "MISS  two-sample AUC" in text and "(real 0.850)" in text
 
 
-def test_mode_collapse_is_flagged_for_near_copies_not_for_the_real_slices() -> None:
-    real = torch.from_numpy(load_brain("train").images[:40:2]).unsqueeze(1)
+def test_mode_collapse_is_flagged_for_a_few_levels_not_for_the_real_slices() -> None:
+    train = torch.from_numpy(load_brain("train").images).unsqueeze(1)
+    real, train_set = train[::2], train[1::2]
     real_pairs = pairwise_l1(real, m=len(real))
     real_div, real_min = float(real_pairs.mean()), float(real_pairs.min())
-    others = torch.from_numpy(load_brain("train").images[1:40:2]).unsqueeze(1)
-    p = pairwise_l1(others)
-    assert not mode_collapse(float(p.mean()), p, real_div, real_min)
-    # a generator that draws three slices with a little noise
-    few = real[[3, 10, 15]].repeat(7, 1, 1, 1)[:20]
+    # real slices from every level: not flagged
+    cov = train_coverage(real, train_set)
+    assert cov > 0.6
+    p = pairwise_l1(real)
+    assert not mode_collapse(float(p.mean()), p, real_div, real_min, cov)
+    # a generator that draws three levels with a little noise: flagged, through its coverage
+    few = real[[10, 20, 25]].repeat(16, 1, 1, 1)
     collapsed = (few + 0.002 * torch.randn_like(few)).clamp(0, 1)
+    cov = train_coverage(collapsed, train_set)
+    assert cov < 0.2
     p = pairwise_l1(collapsed)
-    assert mode_collapse(float(p.mean()), p, real_div, real_min)
+    assert mode_collapse(float(p.mean()), p, real_div, real_min, cov)
+    assert mode_collapse(real_div, torch.full((10,), real_div), real_div, real_min, 0.1)
 
 
 def test_cross_validated_two_sample_auc_tells_noise_apart_and_not_two_real_halves() -> None:
