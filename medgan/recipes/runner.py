@@ -163,7 +163,8 @@ def run_quality(out: Path, profile: Profile, names: list[str], python: str = sys
 
         tasks = sorted({recipe(n).task for n in cond})
         start([python, str(ROOT / "benchmarks" / "quality.py"), "--tasks", ",".join(tasks),
-               "--max-slices", str(profile.quality_max_slices), "--models", ",".join(cond),
+               "--max-slices", str(profile.quality_max_slices), "--threads", str(profile.quality_threads),
+               "--models", ",".join(cond),
                "--checkpoints", str(out / "checkpoints")], qdir / "conditional.txt")
     for proc, f in procs:
         proc.wait()

@@ -46,12 +46,13 @@ class Profile:
     image_size: int | None = None  # every model at this size instead of the table's (smoke: small and quick)
     auc_epochs: int = 30  # epochs of each fold's classifier in the two-sample test
     drop_flags: tuple[str, ...] = ()  # table flags (with their value) left out under this profile
+    quality_threads: int = 1  # torch threads of benchmarks/quality.py (the trainings are over by then)
     summary: str = ""
 
 
 PROFILES: dict[str, Profile] = {
     "gpu": Profile("gpu", "cuda", (), train_seconds=300, jobs=14, cadence=1000, quality_samples=128, quality_seeds=2,
-                   quality_max_slices=0, progressive=False, threads=1,
+                   quality_max_slices=0, progressive=False, threads=1, quality_threads=8,
                    summary="one CUDA GPU, bf16, every model at once, ≤ 10 min wall time in all"),
     "cpu": Profile("cpu", "cpu", ("--amp-cpu",), train_seconds=0, jobs=1, cadence=250, quality_samples=128,
                    quality_seeds=3, quality_max_slices=0, progressive=True, threads=0,
