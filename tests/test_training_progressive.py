@@ -143,3 +143,21 @@ def test_init_from_with_a_larger_image_size_grows_and_the_card_says_so(tmp_path:
     assert json.loads(card.card_path.read_text())["training_stages"][-1]["grown_from"]["image_size"] == 32
     with torch.no_grad():
         assert build_from_card(card)(torch.randn(2, 128)).shape == (2, 5, 64, 64)
+
+
+@pytest.mark.parametrize("size", [128, 256])
+@pytest.mark.parametrize("arch", ["dcgan", "lsgan", "wgangp", "hingegan", "stylegan"])
+def test_every_generation_preset_builds_at_128_and_256_under_10_mb(arch: str, size: int) -> None:
+    from medgan.training.presets import make_config
+
+    cfg = make_config("generation", arch, size)
+    g = build_generator(cfg.generator.name, **cfg.generator.args).eval()
+    assert sum(p.numel() for p in g.parameters()) * 4 <= 10 * 1024 * 1024  # float32, the bundled limit
+    d = build_discriminator(cfg.discriminator.name, **cfg.discriminator.args)
+    with torch.no_grad():
+        out = g(torch.randn(2, cfg.z_dim))
+        assert out.shape == (2, 5, size, size)
+        assert d(out).shape == (2, 1)
+    if arch != "stylegan":  # the four loss variants share one generator / discriminator architecture
+        ref = make_config("generation", "dcgan", size)
+        assert (cfg.generator, cfg.discriminator.name) == (ref.generator, ref.discriminator.name)
