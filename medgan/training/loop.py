@@ -208,6 +208,11 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         discriminator = build_discriminator(cfg.discriminator.name, **cfg.discriminator.args).to(device)
     if cfg.run.init_from and not resume:
         _init_from(cfg, generator, device)
+    channels_last = device.type == "cpu" and cfg.run.amp_cpu and cfg.task == "generation" and not info.enabled
+    if channels_last:  # bf16 generation steps on the CPU: 1.3–2.2× faster (benchmarks/generation_step_bench.py)
+        for m in (generator, discriminator):
+            if m is not None:
+                m.to(memory_format=torch.channels_last)
     ema = None
     ema_decay = float(cfg.family_args.get("ema_decay", 0.0))
     if ema_decay > 0:
@@ -265,6 +270,8 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     start_event = {"type": "start", "device": device.type, "device_name": name, "total_steps": total,
                    "start_step": start, "world_size": info.world, "precision": "bf16-mixed" if amp_device else "fp32"}
+    if channels_last:
+        start_event["memory_format"] = "channels_last"
     if ema is not None:
         start_event["ema_decay"] = ema_decay
     if cfg.family_args:
