@@ -148,11 +148,38 @@ def check_spec(spec: JobSpec) -> JobSpec:
     spec.val_every = int(spec.val_every or _every(spec.steps, 5, 10))
     spec.ckpt_every = int(spec.ckpt_every or _every(spec.steps, 5, 5))
     spec.init_from = spec.init_from or None
+    if spec.init_from:
+        check_parent(spec)
     spec.name = (spec.name or "").strip()
     if spec.name and not NAME_RE.match(spec.name):
         raise ValueError(f"model name {spec.name!r} may use only letters, digits, '_', '-' and '.', "
                          "start with a letter or digit, and be at most 64 characters")
     return spec
+
+
+def check_parent(spec: JobSpec) -> None:
+    """The checkpoint a fine-tune starts from must exist, serve the job's task, have the generator the
+    architecture trains, and match the job's image size (and degradation); ValueError saying which and why."""
+    from medgan.inference import list_cards
+
+    cards = list_cards()
+    card = next((c for c in cards if c.name == spec.init_from), None)
+    if card is None:
+        same = [c.name for c in cards if c.task == spec.task]
+        raise ValueError(f"no checkpoint named {spec.init_from!r} to fine-tune from; {spec.task} checkpoints: "
+                         f"{', '.join(same) or '(none)'}")
+    if card.task != spec.task:
+        raise ValueError(f"checkpoint {card.name!r} is a {card.task} model; it cannot start a {spec.task} job")
+    wanted = make_config(spec.task, spec.arch, 64, degradation=spec.degradation).generator.name
+    if card.generator.get("name") != wanted:
+        raise ValueError(f"checkpoint {card.name!r} has a {card.generator.get('name')} generator, but architecture "
+                         f"{spec.arch!r} trains a {wanted} generator; pick the architecture {card.family!r}")
+    if int(card.image_size) != spec.image_size:
+        raise ValueError(f"checkpoint {card.name!r} was trained at {card.image_size} px but this job asks for "
+                         f"{spec.image_size} px; fine-tuning keeps the parent's size: choose image size "
+                         f"{card.image_size} (growing a generator to another size is not available here)")
+    if spec.task == "enhancement" and card.degradation and card.degradation != spec.degradation:
+        raise ValueError(f"checkpoint {card.name!r} was trained for {card.degradation}, not {spec.degradation}")
 
 
 def train_args(spec: JobSpec) -> list[str]:
