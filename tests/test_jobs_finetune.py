@@ -124,6 +124,11 @@ def test_published_fine_tune_carries_lineage_metrics_and_frozen_parts(tmp_path, 
         assert q[split]["fd_medgan"] > 0 and 0 <= q[split]["label_agreement"] <= 1 and q[split]["diversity_l1"] > 0
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert {e.get("split") for e in events if e["type"] == "val"} >= {"parent", "after"}
+    from medgan.jobs.progress import read_progress
+    from medgan.jobs.view import quality_lines
+
+    shown = quality_lines(read_progress(out))[0]  # the job view's readout line
+    assert "parent → fine-tuned" in shown and f"{q['before']['fd_medgan']:.4g} → {q['after']['fd_medgan']:.4g}" in shown
 
     # frozen parts did not move, the others did
     before = ckpt.split_prefix(ckpt.load_weights(parent.weights_path), "generator")
@@ -167,3 +172,14 @@ def test_a_discriminator_file_beside_the_checkpoint_is_loaded(home):
     assert all(torch.equal(disc.state_dict()[k], v) for k, v in source.state_dict().items())
     wrong = build_discriminator(d_cfg["name"], **{**d_cfg["args"], "ndf": 8})
     assert finetune.load_parent("with_d", gen, wrong)["discriminator"].startswith("random: the parent's discriminator does not fit")
+
+
+def test_job_view_shows_validation_metrics_of_conditional_tasks(tmp_path):
+    from medgan.jobs.progress import read_progress
+    from medgan.jobs.view import quality_lines
+
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in (
+        {"type": "start", "total_steps": 4, "fine_tune": {"init_from": "p", "discriminator": "random"}},
+        {"type": "val", "step": 4, "metrics": {"psnr": 21.5, "ssim": 0.61}},
+        {"type": "val", "step": 4, "split": "test", "metrics": {"psnr": 20.25, "ssim": 0.6}})) + "\n")
+    assert quality_lines(read_progress(tmp_path)) == ["Quality (test set, step 4): psnr 20.25, ssim 0.6"]

@@ -10,9 +10,9 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from medgan.models.registry import build_generator
 from medgan.tasks.specs import TASK_NAMES
 from medgan.tasks.specs import TASKS as TASK_SPECS
-from medgan.models.registry import build_generator
 from medgan.training.cli import parse_model_args
 from medgan.training.family_generation import generation_archs
 from medgan.training.finetune import FINETUNE_LR_SCALE, default_warmup, freeze_targets

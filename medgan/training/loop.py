@@ -26,8 +26,8 @@ from medgan.inference import find_card
 from medgan.models.registry import build_discriminator, build_generator
 from medgan.tasks.specs import get_spec
 from medgan.training import checkpoint as ckpt
-from medgan.training import finetune, readout
 from medgan.training import distributed as ddp
+from medgan.training import finetune, readout
 from medgan.training.config import TrainConfig
 from medgan.training.context import StepContext
 from medgan.training.data import BatchSampler, fixed_batches, load_slices
