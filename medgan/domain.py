@@ -97,18 +97,18 @@ def card_domain(card: Any, data_config: dict[str, Any] | None = None) -> dict[st
     intensity = INTENSITY
     if p > 0 and "background" in fams:
         intensity = "skull-stripped; zero or dim, noisy backgrounds (randomised)"
-    task = _get(card, "task", "")
     return {
         "modality": "MR",
         "anatomy": BRAIN_ANATOMY,
         "contrast": contrast,
         "orientation": ORIENTATION,
         "intensity": intensity,
-        "pixel_spacing_mm": list(SPACING_MM),
+        "pixel_spacing_mm": [round(v * 256 / size, 3) for v in SPACING_MM],
         "pixel_spacing_range_mm": list(SPACING_RANGE_MM),
         "size_px": [size, size],
-        "size_note": (f"slices are padded to a square and resized to {size}×{size}; trained on the template's "
-                      "197×233 mm field of view" + (" in random crops" if task != "generation" else "")),
+        "size_note": (f"inputs are padded to a square and resized to {size}×{size} px; the training slices are "
+                      f"the template's 1 mm, 256×256 axial slices (197×233 mm brain field of view)"
+                      + (", resized to this grid" if size != 256 else "")),
         "training_data": str(_get(card, "dataset", "") or "embedded MNI152 2009c T1 (nilearn), train split"),
         "randomised": {"probability": p, "families": list(fams), "held_out": list(HELD_OUT)} if p > 0 else None,
         "normalisation": {
@@ -306,3 +306,30 @@ def as_agreement(metrics: dict[str, float]) -> dict[str, float]:
 def is_agreement(key: str) -> bool:
     return key.startswith(AGREEMENT) or key.startswith("label IoU with the U-Net") or key.startswith("label agreement")
 
+
+
+# --------------------------------------------------------------------------------------------- cards on disk
+def write_card_domains(folder: str | Path) -> list[Path]:
+    """Add (or refresh) the ``domain`` field of every card JSON in ``folder``, keeping every other field and the
+    file's layout (2-space indent). Returns the cards written."""
+    written = []
+    for path in sorted(Path(folder).glob("*.json")):
+        raw = path.read_text()
+        card = json.loads(raw)
+        if not isinstance(card, dict) or "task" not in card or "generator" not in card:
+            continue
+        card["domain"] = card_domain(card)
+        text = json.dumps(card, indent=2) + ("\n" if raw.endswith("\n") else "")
+        if text != raw:
+            path.write_text(text)
+            written.append(path)
+    return written
+
+
+if __name__ == "__main__":  # python -m medgan.domain [FOLDER]: write the domain into the cards of FOLDER
+    import sys
+
+    from medgan.inference import BUNDLED_DIR
+
+    for p in write_card_domains(sys.argv[1] if len(sys.argv) > 1 else BUNDLED_DIR):
+        print(f"domain written into {p}")

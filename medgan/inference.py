@@ -45,6 +45,7 @@ class ModelCard:
     steps: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     turing: dict[str, Any] | None = None
+    domain: dict[str, Any] | None = None  # what it was trained on and the input normalisation (medgan.domain)
     created: str = ""
     weights_path: Path = field(default=Path(), compare=False)
     card_path: Path = field(default=Path(), compare=False)

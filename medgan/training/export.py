@@ -164,6 +164,10 @@ def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
     if int(card.get("steps", 0)) < cfg.run.steps:  # a time-boxed run stopped early (clean cancel + checkpoint)
         card["training_note"] = (f"stopped at step {card['steps']} of {cfg.run.steps} by the training time limit; "
                                  f"add --steps {card['steps']} to reproduce the same number of steps")
+    if cfg.data.source == "embedded":  # the domain it was trained on (randomisation included), medgan.domain
+        from medgan.domain import card_domain
+
+        card["domain"] = card_domain(card, json.loads((run_dir / "config.json").read_text()).get("data"))
     if cfg.run.init_from:
         card = chain_stages(card, _init_card(cfg.run.init_from, dest), str(run_dir))
     ckpt.atomic_write_json(dest / f"{name}.json", card)
