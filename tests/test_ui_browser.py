@@ -86,11 +86,13 @@ def test_upload_dicom_paint_and_synthesize(page, artifacts_dir):
     _stroke(pg)
     pg.locator("#mg-task").get_by_text("Synthesis (labels → image)").click()
     pg.locator("#mg-run").click()
-    _wait_text(pg, "#mg-metrics", "dice")
+    _wait_text(pg, "#mg-metrics", "label agreement")
     pg.wait_for_function("document.querySelector('#mg-output img') !== null", polling=250)
     text = _metrics_text(pg)
-    assert "dice CSF" in text and "psnr" in text
-    assert "Ran spade_synthesis" in pg.locator("#mg-status").inner_text()
+    assert "label agreement with the U-Net CSF" in text and "psnr" in text and "dice" not in text
+    assert "(out of domain)" in text  # a CT slice: the numbers are shown greyed and marked
+    status = pg.locator("#mg-status").inner_text()
+    assert "Ran spade_synthesis" in status and "Out of domain" in status and "modality is CT" in status
     pg.screenshot(path=str(artifacts_dir / "studio_synthesis.png"), full_page=True)
 
 
