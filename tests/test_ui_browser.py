@@ -113,3 +113,31 @@ def test_paint_region_and_inpaint(page, artifacts_dir):
     assert "Ran spade_inpainting" in pg.locator("#mg-status").inner_text()
     pg.screenshot(path=str(artifacts_dir / "studio_inpainting.png"), full_page=True)
 
+
+def test_shoulder_mr_is_flagged_and_agreement_is_not_called_dice(page, artifacts_dir):
+    """The issue's case: a shoulder MR segmented against the U-Net's own Auto-labels. It still runs, the status
+    warns (pointing to the Train tab), and the numbers are named agreement, greyed and marked."""
+    from pydicom.data import get_testdata_file
+
+    pg = page
+    junk = artifacts_dir / "not_a_scan.dcm"  # a refused file empties the upload box (the CT is still in it)
+    junk.write_bytes(b"hello" * 100)
+    pg.locator("#mg-upload input[type=file]").set_input_files(str(junk))
+    pg.get_by_text("Could not read the uploaded file").first.wait_for()
+    pg.wait_for_function("!document.querySelector('#mg-upload').innerText.includes('not_a_scan.dcm')",
+                         polling=250)
+    pg.locator("#mg-upload input[type=file]").set_input_files(get_testdata_file("MR2_J2KR.dcm"))
+    _wait_text(pg, "#mg-status", "MR dicom")
+    pg.locator("#mg-task").get_by_text("Segmentation (image → labels)").click()
+    _wait_text(pg, "div.prose.mg-card", "Trained on")  # the domain beside the checkpoint picker
+    assert "skull-stripped" in pg.locator("div.prose.mg-card").first.inner_text()
+    pg.locator("#mg-auto").click()
+    _wait_text(pg, "#mg-status", "Auto-labels")
+    pg.locator("#mg-run").click()
+    _wait_text(pg, "#mg-status", "(segmentation)")
+    status = pg.locator("#mg-status").inner_text()
+    assert "Out of domain" in status and "Train" in status
+    text = _metrics_text(pg)
+    assert "label agreement with the U-Net" in text and "(out of domain)" in text and "dice" not in text
+    assert "in domain" in text and "domain score" in text
+    pg.screenshot(path=str(artifacts_dir / "studio_out_of_domain.png"), full_page=True)
