@@ -66,7 +66,7 @@ def noise_slices(n: int = 6, seed: int = 0) -> list[np.ndarray]:
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:
     """P(score of an out-of-domain slice > score of an in-domain one) (ties count half)."""
     pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
-    return float(((neg > pos).mean() + 0.5 * (neg == pos).mean()))
+    return float((neg > pos).mean() + 0.5 * (neg == pos).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
