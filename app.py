@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from medgan.db import medgan_home
+from medgan.paths import medgan_home
 
 # Gradio reads its temp folder when imported: keep uploads and results in a private folder under MEDGAN_HOME.
 os.environ.setdefault("GRADIO_TEMP_DIR", str(medgan_home() / "gradio-tmp"))

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from medgan.inference import list_cards, load_model  # noqa: E402
 from medgan.metrics.distribution import frechet_distance  # noqa: E402
 from medgan.metrics.features import medgan_features  # noqa: E402
-from medgan.training.step_generation import load_generation_data, sample_grid  # noqa: E402
+from medgan.training.unconditional import load_generation_data, sample_grid  # noqa: E402
 
 SEED = 2026
 
@@ -84,8 +84,8 @@ class Candidate:
 
 def run_candidate(run: Path) -> Candidate:
     """The EMA generator (else the generator) saved in a training run folder."""
+    from medgan import checkpoints as ckpt
     from medgan.models.registry import build_generator
-    from medgan.training import checkpoint as ckpt
     from medgan.training.config import TrainConfig
 
     cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))

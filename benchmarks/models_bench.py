@@ -19,10 +19,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from medgan.checkpoints import model_tensors  # noqa: E402
 from medgan.models.registry import GENERATORS, build_discriminator, build_generator  # noqa: E402
-from medgan.training.checkpoint import model_tensors  # noqa: E402
+from medgan.training.context import StepContext
+from medgan.training.families import get_step  # noqa: E402
 from medgan.training.presets import PRESETS, make_config  # noqa: E402
-from medgan.training.steps import StepContext, get_step  # noqa: E402
 
 
 def _peak_mb() -> float:

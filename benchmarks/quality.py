@@ -14,6 +14,7 @@ bicubic / Lanczos, Richardson–Lucy / Wiener, on test slices and on the real sl
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -35,12 +36,29 @@ def _names(task: str, only: set[str]) -> list[str]:
     return [c.name for c in list_cards(task) if c.bundled and (not only or c.name in only)]
 
 
+def _write_cards(rows: list[Q.Row]) -> None:
+    import shlex
+
+    from medgan.atomic import atomic_write_json
+
+    command = "OMP_NUM_THREADS=1 python benchmarks/quality.py " + " ".join(
+        shlex.quote(a) for a in sys.argv[1:] if a != "--write-cards")
+    for card in list_cards():
+        if card.bundled and any(r.method == card.name for r in rows):
+            data = json.loads(card.card_path.read_text())
+            data.setdefault("metrics", {})["quality"] = Q.card_quality(rows, card.name, command)
+            atomic_write_json(card.card_path, data)
+            print(f"wrote metrics.quality into {card.card_path.name}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", default=",".join(ALL))
     ap.add_argument("--max-slices", type=int, default=0, help="limit the test slices (0 = all 20)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--models", default="", help="only these checkpoints (comma-separated)")
+    ap.add_argument("--write-cards", action="store_true",
+                    help="write each measured model's rows (and its baselines') into its card's metrics.quality")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -75,6 +93,8 @@ def main() -> int:
         rows += Q.enhancement_rows({k: v for k, v in enh.items() if k in ("denoise", "sr4")}, list(real.values()),
                                    "real pydicom slices")
     print(Q.format_rows(rows))
+    if args.write_cards:
+        _write_cards(rows)
     print(f"\n{time.time() - t0:.0f} s · torch {torch.__version__}, {torch.get_num_threads()} threads")
     return 0
 

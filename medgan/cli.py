@@ -14,7 +14,7 @@ from medgan.logging_setup import setup_logging
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("medgan.io.cli", "read a scan and print its de-identified summary"),
-    "synthesize": ("medgan.task_cli", "run a task (synthesis, inpainting, ...) on a scan or the embedded data"),
+    "synthesize": ("medgan.tasks.cli", "run a task (synthesis, inpainting, ...) on a scan or the embedded data"),
     "train": ("medgan.training.cli", "train or fine-tune a GAN; writes a checkpoint + model card"),
     "evaluate": ("medgan.evaluation.cli", "run the empirical-study protocol and write a report"),
     "turing": ("medgan.turing.cli", "create and analyse visual Turing test studies"),

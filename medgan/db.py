@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+
+from medgan.paths import medgan_home  # noqa: F401 (re-exported: callers import it from here too)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
-
-
-def medgan_home() -> Path:
-    """Folder for the app's state (database, jobs, studies): ``MEDGAN_HOME``, else /data/medgan, else ~/.medgan."""
-    env = os.environ.get("MEDGAN_HOME")
-    if env:
-        path = Path(env)
-    elif Path("/data").is_dir() and os.access("/data", os.W_OK):
-        path = Path("/data/medgan")
-    else:
-        path = Path.home() / ".medgan"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def database_url() -> str:

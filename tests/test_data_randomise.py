@@ -132,7 +132,7 @@ def test_an_inpainting_card_with_a_prefill_gets_it_at_inference(brain) -> None:
     """A card saying input_fill=biharmonic: the generator's first channel is the biharmonic pre-fill."""
     import torch
 
-    from medgan.tasks import prepare_inpainting
+    from medgan.tasks.encode import prepare_inpainting
 
     img, lab = brain
     m = box_hole(img.shape, np.random.default_rng(4), 50, lab > 0, min_side=50)

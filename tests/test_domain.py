@@ -120,7 +120,7 @@ def test_card_domain_writer_keeps_other_fields(tmp_path):
 def test_one_normalisation_for_every_entry_point():
     from medgan.data import brain_scan
     from medgan.io.scan import Scan
-    from medgan.task_volume import unit_volume
+    from medgan.tasks.volume import unit_volume
 
     bv = brain_scan()
     assert domain.scan_window(bv) == (0.5, 1.0)

@@ -11,7 +11,7 @@ import torch
 from medgan.models.registry import build_discriminator, build_generator
 from medgan.training.diffaugment import background_fill, diff_augment, parse_policy
 from medgan.training.family_generation import generation_archs, make_generation_config, step_config
-from medgan.training.step_generation import (
+from medgan.training.unconditional import (
     GENERATION_PRESETS,
     augment_batch,
     generation_step,
@@ -179,7 +179,7 @@ def test_cli_trains_two_steps(tmp_path) -> None:  # noqa: ANN001
 
 
 def test_ema_batchnorm_statistics_are_re_estimated_from_its_own_samples() -> None:
-    from medgan.training.step_generation import recalibrate_batchnorm
+    from medgan.training.unconditional import recalibrate_batchnorm
 
     torch.manual_seed(0)
     _, g, _ = _build("dcgan")

@@ -144,6 +144,7 @@ def test_publish_is_atomic_unique_and_records_data_and_metrics(tmp_path, monkeyp
     out.mkdir()
     (out / "model.safetensors").write_bytes(b"weights")
     (out / "model.json").write_text(json.dumps({"name": "x", "task": "synthesis", "family": "pix2pix",
+                                                "generator": {"name": "pix2pix", "args": {}},
                                                 "metrics": {}}))
     first = publish(out, "mine", data_desc="uploaded zip 'a.zip': 6 cases", command="python -m medgan train",
                     job_id="j1", val_metrics={"step": 5, "psnr": 21.0})

@@ -52,8 +52,8 @@ def test_unknown_name_lists_available() -> None:
 
 def test_user_checkpoints_are_listed_and_missing_weights_reported(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from medgan.checkpoints import save_checkpoint as save_model
     from medgan.models.registry import build_generator
-    from medgan.training.checkpoint import save_model
 
     user = tmp_path / "checkpoints"
     monkeypatch.setattr(inference, "user_checkpoint_dir", lambda: user)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from medgan.training import checkpoint as ckpt
+from medgan import checkpoints as ckpt
 from medgan.training import loop
 from medgan.training.config import TrainConfig
 from medgan.training.loop import train
@@ -64,7 +64,7 @@ def test_resume_continues_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_crash_during_save_keeps_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "run"
     g = torch.nn.Conv2d(1, 1, 3)
-    ckpt.save_model(out, g, None, {"name": "x", "task": "synthesis", "generator": {"name": "pix2pix"}})
+    ckpt.save_checkpoint(out, g, None, {"name": "x", "task": "synthesis", "generator": {"name": "pix2pix"}})
     before = _weights(out)
 
     def broken_save(tensors, metadata=None):  # noqa: ANN001
@@ -74,7 +74,7 @@ def test_crash_during_save_keeps_previous_checkpoint(tmp_path: Path, monkeypatch
     with torch.no_grad():
         g.weight.add_(1.0)
     with pytest.raises(OSError, match="disk full"):
-        ckpt.save_model(out, g, None, {"name": "x", "task": "synthesis", "generator": {"name": "pix2pix"}})
+        ckpt.save_checkpoint(out, g, None, {"name": "x", "task": "synthesis", "generator": {"name": "pix2pix"}})
     after = _weights(out)
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert not list(out.glob(".*tmp"))  # the partial temporary file is cleaned up

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from medgan.training import checkpoint as ckpt
+from medgan import checkpoints as ckpt
 from tests.conftest import ROOT
 
 BASE = ["--data", "phantoms", "--image-size", "32", "--device", "cpu", "--batch-size", "2"]

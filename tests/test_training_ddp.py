@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from medgan.training import checkpoint as ckpt
+from medgan import checkpoints as ckpt
 from tests.conftest import ROOT
 
 torch.set_num_threads(1)
@@ -71,7 +71,7 @@ def test_batch_sampler_rank_shares_are_disjoint_and_make_the_global_batch() -> N
 def test_lazy_r1_decision_is_the_same_on_every_rank() -> None:
     from medgan.models.registry import build_discriminator, build_generator
     from medgan.training.family_generation import make_generation_config
-    from medgan.training.step_generation import generation_step, get_preset, make_optimizers, r1_due
+    from medgan.training.unconditional import generation_step, get_preset, make_optimizers, r1_due
 
     p = get_preset("stylegan")
     assert p.step.r1_every > 1
@@ -113,7 +113,7 @@ def test_two_process_wgangp_generation_keeps_replicas_identical_and_resumes(tmp_
 
 def test_two_process_stylegan_with_r1_keeps_replicas_identical(tmp_path: Path) -> None:
     from medgan.training.loop import shared_seed
-    from medgan.training.step_generation import get_preset, r1_due
+    from medgan.training.unconditional import get_preset, r1_due
 
     step_cfg = get_preset("stylegan").step
     seed = next(s for s in range(100) if r1_due(step_cfg, torch.Generator().manual_seed(shared_seed(s, 0))))

@@ -146,7 +146,7 @@ def test_store_end_to_end_simulation_and_exports(tmp_path: Path, monkeypatch: py
     o = summary["overall"]
     assert o["n"] == 400 and o["ci_low"] <= p_true <= o["ci_high"]
     assert summary["auc"] > 0.75  # confidence carries signal here
-    votes_path, summary_path = results.export_csv(store, "sim", tmp_path / "export")
+    votes_path, summary_path, _ = results.export_csv(store, "sim", tmp_path / "export")
     df = pd.read_csv(votes_path)
     assert len(df) == 408 and set(A.VOTE_CSV_FIELDS) <= set(df.columns)
     assert df["practice"].sum() == 8
@@ -157,10 +157,12 @@ def test_store_end_to_end_simulation_and_exports(tmp_path: Path, monkeypatch: py
     # model cards: user checkpoints always, bundled ones only when asked
     user_dir = medgan_home() / "checkpoints"
     user_dir.mkdir(parents=True, exist_ok=True)
-    (user_dir / "sim_ckpt_a.json").write_text(json.dumps({"name": "sim_ckpt_a", "turing": None}))
+    (user_dir / "sim_ckpt_a.json").write_text(json.dumps({"name": "sim_ckpt_a", "task": "generation",
+                                                    "generator": {"name": "dcgan"}, "turing": None}))
     repo_dir = tmp_path / "repo_ckpts"
     repo_dir.mkdir()
-    (repo_dir / "sim_ckpt_b.json").write_text(json.dumps({"name": "sim_ckpt_b", "turing": None}))
+    (repo_dir / "sim_ckpt_b.json").write_text(json.dumps({"name": "sim_ckpt_b", "task": "generation",
+                                                    "generator": {"name": "dcgan"}, "turing": None}))
     monkeypatch.setattr(results, "REPO_CHECKPOINTS", repo_dir)
     assert results.write_model_cards(store, "sim") == [user_dir / "sim_ckpt_a.json"]
     card = json.loads((user_dir / "sim_ckpt_a.json").read_text())

@@ -61,6 +61,17 @@ def test_reader_completes_study_and_admin_sees_results(tmp_path: Path, artifacts
             pg.locator("#turing-real" if i % 2 else "#turing-generated").click()
             if i < 9:
                 _wait_text(pg, "#turing-progress", f"Case {i + 2} of 10")
+            if i == 0:  # window/level and zoom: applied in the browser, the same to every case
+                pg.locator("#turing-zoom input[type=number]").fill("2")
+                pg.locator("#turing-zoom input[type=number]").press("Enter")
+                pg.wait_for_function("getComputedStyle(document.documentElement)"
+                                     ".getPropertyValue('--turing-zoom').trim() === '2'")
+                pg.locator("#turing-width input[type=number]").fill("0.5")
+                pg.locator("#turing-width input[type=number]").press("Enter")
+                pg.wait_for_function("document.querySelector('#turing-wl feFuncR').getAttribute('slope') === '2'")
+                width = pg.evaluate("document.querySelector('#turing-case img').getBoundingClientRect().width")
+                assert width == pytest.approx(1024, abs=2)
+                pg.screenshot(path=str(artifacts_dir / "turing_reader_case.png"))
         _wait_text(pg, "#turing-message", "Study complete")
         assert "Your score" in pg.locator("#turing-message").inner_text()
         pg.screenshot(path=str(artifacts_dir / "turing_reader_end.png"))
@@ -71,7 +82,7 @@ def test_reader_completes_study_and_admin_sees_results(tmp_path: Path, artifacts
         pg.locator("#turing-unlock").click()
         pg.locator("#turing-results").click()
         _wait_text(pg, "#turing-summary", "1 readers, 10 scored votes")
-        assert "Accuracy" in pg.locator("#turing-summary").inner_text()
+        assert "MRMC accuracy" in pg.locator("#turing-summary").inner_text()
         pg.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4")
         pg.screenshot(path=str(artifacts_dir / "turing_admin_results.png"), full_page=True)
         browser.close()

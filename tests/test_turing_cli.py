@@ -33,7 +33,7 @@ def test_cli_study_lifecycle(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     capsys.readouterr()
     assert main(["turing", "results", "cli-study"]) == 0
     text = capsys.readouterr().out
-    assert "1 readers, 8 scored votes" in text and "Accuracy **50.0 %**" in text
+    assert "1 readers, 8 scored votes" in text and "MRMC accuracy 50.0 %" in text
     assert main(["turing", "results", "cli-study", "--json"]) == 0
     assert '"accuracy": 0.5' in capsys.readouterr().out
     assert main(["turing", "export", "cli-study", "--out", str(tmp_path)]) == 0

@@ -22,8 +22,8 @@ CKPT = "tiny_dcgan_turing_test"
 def _tiny_generation_checkpoint() -> None:
     import torch
 
+    from medgan.checkpoints import save_checkpoint as save_model
     from medgan.models.registry import build_generator
-    from medgan.training.checkpoint import save_model
 
     torch.manual_seed(0)
     args = {"z_dim": 16, "image_size": 64, "num_classes": 4, "ngf": 8}
@@ -89,8 +89,37 @@ def test_revisit_time_limit_and_end_score() -> None:
     view = service.current_view(store, reader)
     while not view.finished:
         view = service.vote(store, reader, view.token, "real", 3)
-    assert "Study complete" in view.message and "Your score" in view.message
     assert store.count_votes(info.id) == 6
+    # every case answered but answers still changeable: no score (flipping answers and reading the score would
+    # reveal the truth case by case), only the offer to lock
+    assert view.can_lock and "score" not in view.message.lower()
+    with pytest.raises(StudyError, match="locked"):
+        store.reader_score(reader)
+    back = service.previous_view(store, reader, view.position)
+    again = service.vote(store, reader, back.token, "generated", 3)
+    assert again.finished and "score" not in again.message.lower()
+    end = service.lock(store, reader)
+    assert "Study complete" in end.message and "Your score" in end.message and not end.can_lock
+    # a locked study refuses changes
+    with pytest.raises(StudyError, match="locked"):
+        service.previous_view(store, reader, end.position)
+    with pytest.raises(StudyError, match="locked"):
+        store.submit_vote(reader, back.token, "real", 3, replace=True)
+    assert [r["vote"] for r in store.vote_rows(info.id)][-1] == "generated"
+
+
+def test_score_flipping_attack_recovers_nothing() -> None:
+    """The attack on the old end screen: flip one answer, read the score, learn that case's truth."""
+    store, info = _small_study("svc-flip", allow_revisit=True, show_score=True)
+    reader = store.reader_by_code(info.id, store.issue_codes(info.id, 1)[0][1])
+    view = service.current_view(store, reader)
+    while not view.finished:
+        view = service.vote(store, reader, view.token, "real", 3)
+    screens = {view.message}
+    for pos in range(4):
+        case = service.previous_view(store, reader, pos + 1)
+        screens.add(service.vote(store, reader, case.token, "generated", 3).message)
+    assert len(screens) == 1 and not any(ch.isdigit() for ch in screens.pop())  # the same screen, no number
 
 
 def test_no_revisit_and_hidden_score() -> None:

@@ -37,9 +37,9 @@ def ensure_checkpoints(home: Path | None = None) -> dict[str, str]:
     """Make sure every checkpoint in STAND_INS can be loaded; returns name → "bundled" | "stand-in"."""
     import torch
 
+    from medgan.checkpoints import save_checkpoint as save_model
     from medgan.inference import list_cards
     from medgan.models.registry import build_generator
-    from medgan.training.checkpoint import save_model
 
     if home is None:
         from medgan.db import medgan_home

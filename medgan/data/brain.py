@@ -11,12 +11,14 @@ The result is cached as a compressed ``.npz`` under ``MEDGAN_HOME/cache`` after 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from medgan.atomic import atomic_write_file
+from medgan.io.scan import Scan
+from medgan.paths import medgan_home
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +60,6 @@ class BrainVolume:
 
 
 def _cache_path() -> Path:
-    from medgan.db import medgan_home
-
     return medgan_home() / "cache" / f"mni152_brain_v{CACHE_VERSION}.npz"
 
 
@@ -103,7 +103,7 @@ def _assign_splits(valid: np.ndarray) -> np.ndarray:
 
 def build_brain_volume() -> BrainVolume:
     """Build the dataset from the files inside nilearn (no network)."""
-    from nilearn import datasets
+    from nilearn import datasets  # heavy (about 1 s to import), needed only when the cache is built
 
     t1 = datasets.load_mni152_template(resolution=1)
     gm = datasets.load_mni152_gm_template(resolution=1).get_fdata(dtype=np.float32)
@@ -133,12 +133,9 @@ def load_brain_volume() -> BrainVolume:
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
             logger.warning("rebuilding the brain dataset cache %s: %s", path, exc)
     bv = build_brain_volume()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    os.close(fd)
     q = np.round(bv.volume * 65535.0).astype(np.uint16)
-    np.savez_compressed(tmp, volume=q, labels=bv.labels, affine=bv.affine, split=bv.split.astype("U5"))
-    os.replace(tmp, path)
+    atomic_write_file(path, lambda tmp: np.savez_compressed(tmp, volume=q, labels=bv.labels, affine=bv.affine,
+                                                            split=bv.split.astype("U5")))
     return BrainVolume(q.astype(np.float32) / 65535.0, bv.labels, bv.affine, bv.split)
 
 
@@ -154,8 +151,6 @@ def load_brain(split: str = "train") -> BrainSlices:
 
 def brain_scan():
     """The embedded volume as a :class:`medgan.io.Scan` (labels attached), for the UI and the CLI."""
-    from medgan.io.scan import Scan
-
     bv = load_brain_volume()
     return Scan(
         volume=bv.volume,

@@ -16,8 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from medgan.data import CLASS_NAMES
 from medgan.evaluation.config import DownstreamConfig, EvalConfig
+from medgan.losses import soft_dice_loss
 from medgan.metrics import dice_per_class
+from medgan.models.registry import build_generator
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,6 @@ class EvalData:
 
 def load_data(cfg: EvalConfig) -> EvalData:
     """The embedded brain train/test splits, or phantoms (``cfg.data == "phantom"``)."""
-    from medgan.data import CLASS_NAMES
 
     if cfg.data == "brain":
         from medgan.data import load_brain
@@ -95,8 +97,6 @@ def augment(x: Tensor, y: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]
 
 
 def build_unet(cfg: DownstreamConfig, num_classes: int) -> nn.Module:
-    from medgan.models.registry import build_generator
-
     return build_generator("unet", in_channels=1, num_classes=num_classes, base=cfg.base, depth=cfg.depth)
 
 
@@ -104,7 +104,6 @@ def train_unet(images: Tensor, labels: Tensor, cfg: DownstreamConfig, num_classe
                augment_data: bool = False, device: str = "cpu") -> nn.Module:
     """Train a fresh U-Net on (images (N, 1, S, S) in [0, 1], labels (N, S, S) int64) for ``cfg.steps`` steps
     (Adam, cosine schedule, cross-entropy + soft Dice over the foreground classes); returns it in eval mode."""
-    from medgan.losses import soft_dice_loss
 
     if len(images) == 0:
         raise ValueError("the downstream U-Net needs at least one training pair")

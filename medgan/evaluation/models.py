@@ -13,6 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from medgan.data import CLASS_NAMES
+from medgan.models.registry import build_generator
+from medgan.paths import medgan_home
 from medgan.tasks import card_value
 
 logger = logging.getLogger(__name__)
@@ -47,7 +50,6 @@ class _Loaded:
 
 def checkpoint_file(name: str) -> Path | None:
     """The safetensors file of checkpoint ``name`` (user folder first, then the bundled folder), if any."""
-    from medgan.db import medgan_home
 
     bundled = Path(__file__).resolve().parents[2] / "checkpoints"
     for folder in (medgan_home() / "checkpoints", bundled):
@@ -116,8 +118,6 @@ def installed_segmenter(device: str = "cpu") -> Any | None:
 
 
 def _card(name: str, task: str, gen: str, args: dict[str, Any], size: int, **extra: Any) -> dict[str, Any]:
-    from medgan.data import CLASS_NAMES
-
     card = {"name": name, "task": task, "family": gen, "generator": {"name": gen, "args": args},
             "image_size": size, "label_classes": list(CLASS_NAMES), "degradation": None, "z_dim": None,
             "summary": f"{gen} (random init, tiny preset)", "steps": 0}
@@ -127,7 +127,6 @@ def _card(name: str, task: str, gen: str, args: dict[str, Any], size: int, **ext
 
 def random_init_models(task: str, size: int, seed: int = 0, only: tuple[str, ...] = ()) -> list[ModelEntry]:
     """Tiny random-initialised models for ``task`` at ``size`` px (tiny preset): exercise the code paths only."""
-    from medgan.models.registry import build_generator
 
     k = 4
     specs: dict[str, list[tuple[str, str, dict[str, Any], dict[str, Any]]]] = {

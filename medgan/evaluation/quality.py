@@ -91,6 +91,11 @@ def make_hole(kind: str, img: np.ndarray, lab: np.ndarray | None, seed: int) -> 
     raise ValueError(f"unknown hole {kind!r}; valid: {', '.join(HOLES)}")
 
 
+def label_of(model: object) -> str:
+    """A model's name in the tables: a checkpoint name, or a loaded model's card name."""
+    return model if isinstance(model, str) else str(model.card.name)  # type: ignore[attr-defined]
+
+
 def _fill_metrics(out: np.ndarray, ref: np.ndarray, m: np.ndarray) -> dict[str, float]:
     sd_ref = float(ref[m].std())
     return {"hole_psnr": float(finite_psnr(psnr(out, ref, mask=m))), "hole_ssim": float(ssim(out, ref, mask=m)),
@@ -101,7 +106,7 @@ def _mean(dicts: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([d[k] for d in dicts])) for k in dicts[0]} if dicts else {}
 
 
-def inpainting_rows(models: list[str], images: list[np.ndarray], labels: list[np.ndarray | None], condition: str,
+def inpainting_rows(models: list, images: list[np.ndarray], labels: list[np.ndarray | None], condition: str,
                     holes: Iterable[str] = HOLES, telea: bool = True) -> list[Row]:
     """Blind inpainting (no labels) of each image, per hole kind: every model vs biharmonic (and Telea)."""
     rows = []
@@ -109,7 +114,7 @@ def inpainting_rows(models: list[str], images: list[np.ndarray], labels: list[np
     if telea:
         methods["telea"] = B.inpaint_telea
     for name in models:
-        methods[name] = lambda im, m, n=name: inpaint(im, m, n).output
+        methods[label_of(name)] = lambda im, m, n=name: inpaint(im, m, n).output
     for kind in holes:
         masks = [make_hole(kind, im, lb, seed=i) for i, (im, lb) in enumerate(zip(images, labels))]
         for method, fn in methods.items():
@@ -118,7 +123,7 @@ def inpainting_rows(models: list[str], images: list[np.ndarray], labels: list[np
     return rows
 
 
-def oracle_inpainting_rows(models: list[str], images: np.ndarray, labels: np.ndarray, segmenter: str) -> list[Row]:
+def oracle_inpainting_rows(models: list, images: np.ndarray, labels: np.ndarray, segmenter: str) -> list[Row]:
     """Label-guided inpainting with the dataset's labels (ORACLE: they are made from the hidden pixels; stands for
     labels a user draws): hole metrics, and the segmenter's labels in the hole vs the given labels (Dice)."""
     rows = []
@@ -131,8 +136,8 @@ def oracle_inpainting_rows(models: list[str], images: np.ndarray, labels: np.nda
             preds.append(np.where(m, segment_many([out], segmenter)[0], 0))
             refs.append(np.where(m, lb, 0))
         d = dice_per_class(np.stack(preds), np.stack(refs), 4)
-        rows.append(Row("inpainting", "ORACLE labels (dataset's), 50×50 hole", name,
-                        {**_mean(per), "hole_dice": float(d[1:].mean())}))
+        rows.append(Row("inpainting", "ORACLE labels (dataset's), 50×50 hole", label_of(name),
+                        {**_mean(per), "hole_dice": float(d.mean())}))
     return rows
 
 
@@ -140,7 +145,7 @@ def _laplacian(img: np.ndarray, mask: np.ndarray) -> float:
     return float(np.abs(ndimage.laplace(img.astype(np.float32)))[mask].mean())
 
 
-def synthesis_rows(models: list[str], images: np.ndarray, labels: np.ndarray, features: Callable | None = None
+def synthesis_rows(models: list, images: np.ndarray, labels: np.ndarray, features: Callable | None = None
                    ) -> list[Row]:
     """Synthesis from the test label maps: models vs mean-intensity painting vs the nearest training slice:
     SSIM/PSNR vs the real slice, |Laplacian| inside the brain relative to the real slices', FD-medgan to the real
@@ -153,7 +158,7 @@ def synthesis_rows(models: list[str], images: np.ndarray, labels: np.ndarray, fe
         "mean-intensity painting": lambda lb: B.paint_mean_intensity(lb, means),
         "nearest training slice": lambda lb: B.nearest_training_slice(lb, train.images, train.labels)}
     for name in models:
-        methods[name] = lambda lb, n=name: synthesize(lb, n).output
+        methods[label_of(name)] = lambda lb, n=name: synthesize(lb, n).output
     real_lap = np.mean([_laplacian(im, lb > 0) for im, lb in zip(images, labels)])
     real_feats = features(images) if features else None
     rows = []
@@ -167,7 +172,7 @@ def synthesis_rows(models: list[str], images: np.ndarray, labels: np.ndarray, fe
     return rows
 
 
-def segmentation_rows(models: list[str], images: np.ndarray, labels: np.ndarray) -> list[Row]:
+def segmentation_rows(models: list, images: np.ndarray, labels: np.ndarray) -> list[Row]:
     """Mean Dice CSF/GM/WM vs the dataset's labels, clean and under each test shift."""
     rows = []
     shifts: dict[str, Callable] = {"clean": lambda im, lb: im, **TEST_SHIFTS}
@@ -175,12 +180,12 @@ def segmentation_rows(models: list[str], images: np.ndarray, labels: np.ndarray)
         for cond, f in shifts.items():
             preds = segment_many([f(im, lb) for im, lb in zip(images, labels)], name)
             d = dice_per_class(np.stack(preds), labels, 4)
-            rows.append(Row("segmentation", cond, name, {"dice": float(d[1:].mean()),
-                                                          **{f"dice_{c}": float(d[c]) for c in (1, 2, 3)}}))
+            rows.append(Row("segmentation", cond, label_of(name), {"dice": float(d.mean()),
+                                                                   **{f"dice_{c + 1}": float(d[c]) for c in range(3)}}))
     return rows
 
 
-def enhancement_rows(models: dict[str, str], images: list[np.ndarray], condition: str) -> list[Row]:
+def enhancement_rows(models: dict, images: list[np.ndarray], condition: str) -> list[Row]:
     """Denoise / ×4 SR / deblur (``models``: degradation → checkpoint) vs the degraded input and classical
     methods, PSNR/SSIM vs the clean image."""
     rows = []
@@ -189,7 +194,7 @@ def enhancement_rows(models: dict[str, str], images: list[np.ndarray], condition
         per: dict[str, list[dict[str, float]]] = {}
         for i, clean in enumerate(images):
             deg = degrade(clean, kind, rng=np.random.default_rng(i))
-            outs = {"degraded input": deg, name: enhance(deg, name, kind, degrade=False).output}
+            outs = {"degraded input": deg, label_of(name): enhance(deg, name, kind, degrade=False).output}
             if kind == "sr4":
                 low = downsample(clean)
                 outs.update({k: f(low, clean.shape) for k, f in B.SR_BASELINES.items()})
@@ -199,6 +204,19 @@ def enhancement_rows(models: dict[str, str], images: list[np.ndarray], condition
                 per.setdefault(k, []).append({"psnr": float(finite_psnr(psnr(o, clean))), "ssim": float(ssim(o, clean))})
         rows += [Row("enhancement", f"{condition}, {kind}", k, _mean(v)) for k, v in per.items()]
     return rows
+
+
+BASELINE_METHODS: frozenset[str] = frozenset({"biharmonic", "telea", "mean-intensity painting",
+                                              "nearest training slice", "degraded input", *B.DENOISE_BASELINES,
+                                              *B.DEBLUR_BASELINES, *B.SR_BASELINES})
+
+
+def card_quality(rows: list[Row], model: str, command: str) -> dict:
+    """The card's ``quality`` entry for ``model``: its rows and the baselines' rows of the same conditions."""
+    conds = [r.condition for r in rows if r.method == model]
+    keep = [r for r in rows if r.condition in conds and (r.method == model or r.method in BASELINE_METHODS)]
+    return {"command": command, "rows": [{"condition": r.condition, "method": r.method,
+                                          **{k: round(v, 4) for k, v in r.metrics.items()}} for r in keep]}
 
 
 def format_rows(rows: list[Row]) -> str:

@@ -10,6 +10,14 @@ from collections import defaultdict
 import numpy as np
 
 from medgan.io.deid import summary_metadata, template_from
+from medgan.io.dicom_geometry import (
+    dicom_vector,
+    frame_positions,
+    geometry,
+    make_affine,
+    normal_of,
+    slice_geometry,
+)
 from medgan.io.dicom_pixels import (
     SEG_SOP_CLASS,
     check_header,
@@ -19,6 +27,7 @@ from medgan.io.dicom_pixels import (
     pixel_keyword,
     sop_name,
 )
+from medgan.io.dicom_seg import read_seg
 from medgan.io.limits import ReadLimits, human_bytes
 from medgan.io.scan import Scan, ScanError
 
@@ -85,116 +94,6 @@ def _ensure_transfer_syntax(ds: object) -> None:
                               ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
 
 
-def _first_item(ds: object, group: str, seq: str) -> object | None:
-    fg = ds.get(group)  # type: ignore[attr-defined]
-    if fg:
-        inner = fg[0].get(seq)
-        if inner:
-            return inner[0]
-    return None
-
-
-def _lookup(ds: object, seq: str, keyword: str) -> object | None:
-    """A value from the top level, the shared or the first per-frame functional group."""
-    value = ds.get(keyword)  # type: ignore[attr-defined]
-    if value not in (None, ""):
-        return value
-    for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        item = _first_item(ds, group, seq)
-        if item is not None and item.get(keyword) not in (None, ""):
-            return item.get(keyword)
-    return None
-
-
-def _vec(value: object, n: int) -> np.ndarray | None:
-    try:
-        arr = np.asarray([float(v) for v in value], dtype=float)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        return None
-    return arr if arr.shape == (n,) and np.isfinite(arr).all() else None
-
-
-def geometry(ds: object) -> tuple[np.ndarray | None, tuple[float, float], float]:
-    """(orientation 6-vector or None, pixel spacing (row, col) mm, slice thickness/spacing mm)."""
-    iop = _vec(_lookup(ds, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
-    if iop is not None and (abs(np.linalg.norm(iop[:3]) - 1) > 0.05 or abs(np.linalg.norm(iop[3:]) - 1) > 0.05):
-        iop = None
-    ps = _vec(_lookup(ds, "PixelMeasuresSequence", "PixelSpacing"), 2)
-    if ps is None:
-        ps = _vec(ds.get("ImagerPixelSpacing"), 2)  # type: ignore[attr-defined]
-    spacing = (float(ps[0]), float(ps[1])) if ps is not None and (ps > 0).all() else (1.0, 1.0)
-    dz = 0.0
-    for kw in ("SpacingBetweenSlices", "SliceThickness"):
-        v = _lookup(ds, "PixelMeasuresSequence", kw)
-        try:
-            dz = abs(float(v)) if v not in (None, "") else 0.0  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            dz = 0.0
-        if dz > 0:
-            break
-    return iop, spacing, dz if dz > 0 else 1.0
-
-
-def frame_positions(ds: object, nframes: int) -> list[np.ndarray] | None:
-    """ImagePositionPatient per frame (enhanced per-frame groups or the single top-level value)."""
-    per = ds.get("PerFrameFunctionalGroupsSequence")  # type: ignore[attr-defined]
-    if per and len(per) == nframes:
-        out = []
-        for item in per:
-            pos = item.get("PlanePositionSequence")
-            v = _vec(pos[0].get("ImagePositionPatient"), 3) if pos else None
-            if v is None:
-                return None
-            out.append(v)
-        return out
-    top = _vec(ds.get("ImagePositionPatient"), 3)  # type: ignore[attr-defined]
-    return [top] if top is not None and nframes == 1 else None
-
-
-def normal_of(iop: np.ndarray | None) -> np.ndarray:
-    if iop is None:
-        return np.array([0.0, 0.0, 1.0])
-    n = np.cross(iop[:3], iop[3:])
-    return n / (np.linalg.norm(n) or 1.0)
-
-
-def make_affine(iop: np.ndarray | None, spacing: tuple[float, float], origin: np.ndarray | None,
-                step: np.ndarray) -> np.ndarray:
-    """Voxel (col, row, slice) → patient LPS mm."""
-    row_cos = iop[:3] if iop is not None else np.array([1.0, 0.0, 0.0])
-    col_cos = iop[3:] if iop is not None else np.array([0.0, 1.0, 0.0])
-    aff = np.eye(4)
-    aff[:3, 0] = row_cos * spacing[1]
-    aff[:3, 1] = col_cos * spacing[0]
-    aff[:3, 2] = step
-    aff[:3, 3] = origin if origin is not None else 0.0
-    return aff
-
-
-def _slice_geometry(proj: np.ndarray, positions: list[np.ndarray] | None, iop: np.ndarray | None,
-                    dz_header: float, notes: list[str]) -> tuple[float, np.ndarray, np.ndarray | None]:
-    """(slice spacing, step vector, origin) from sorted projections/positions."""
-    normal = normal_of(iop)
-    if positions is None or len(positions) < 2:
-        return dz_header, normal * dz_header, positions[0] if positions else None
-    diffs = np.diff(proj)
-    nonzero = diffs[np.abs(diffs) > 1e-4]
-    if nonzero.size == 0:
-        notes.append("all slices share one position; slice spacing taken from the header")
-        return dz_header, normal * dz_header, positions[0]
-    if nonzero.size < diffs.size:
-        notes.append(f"{diffs.size - nonzero.size} slices repeat a position (several echoes/phases?)")
-    dz = float(np.median(nonzero))
-    if nonzero.max() - nonzero.min() > 0.1 * abs(dz):
-        notes.append(f"slice spacing is not uniform ({nonzero.min():.3g}–{nonzero.max():.3g} mm); "
-                     f"median {dz:.3g} mm used")
-    if nonzero.size == diffs.size:
-        step = (positions[-1] - positions[0]) / (len(positions) - 1)
-    else:
-        step = normal * dz
-    return abs(dz), step, positions[0]
-
-
 def _scan(volume: np.ndarray, ds: object, path: str, notes: list[str], iop: np.ndarray | None,
           spacing_rc: tuple[float, float], dz: float, step: np.ndarray, origin: np.ndarray | None,
           nfiles: int, float_pixels: bool = False) -> Scan:
@@ -215,7 +114,6 @@ def read_dicom_file(path: str, limits: ReadLimits, ds: object | None = None) -> 
     """One DICOM file (single- or multi-frame; SEG → labels) as a Scan."""
     ds = load_dataset(path, limits) if ds is None else ds
     if str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS:  # type: ignore[attr-defined]
-        from medgan.io.dicom_seg import read_seg
 
         return read_seg(ds, path, limits)
     try:
@@ -236,7 +134,7 @@ def read_dicom_file(path: str, limits: ReadLimits, ds: object | None = None) -> 
             positions = [positions[i] for i in order]
             proj = proj[order]
             notes.append("frames sorted by position along the slice normal")
-    dz, step, origin = _slice_geometry(proj, positions, iop, dz, notes)
+    dz, step, origin = slice_geometry(proj, positions, iop, dz, notes)
     return _scan(volume, ds, path, notes, iop, spacing_rc, dz, step, origin, 1,
                  float_pixels=pixel_keyword(ds) != "PixelData")
 
@@ -289,7 +187,6 @@ def _image_with_seg(groups: dict[str, list[tuple[str, object]]], limits: ReadLim
     segs = [g for g in groups.values() if str(g[0][1].get("SOPClassUID", "")) == SEG_SOP_CLASS]  # type: ignore[attr-defined]
     if len(groups) != 2 or len(segs) != 1 or len(segs[0]) != 1:
         return None
-    from medgan.io.dicom_seg import read_seg
     from medgan.io.resample import labels_on_grid
 
     images = next(g for g in groups.values() if g is not segs[0])
@@ -330,7 +227,7 @@ def _assemble(loaded: list[tuple[str, object]], limits: ReadLimits, source: str,
     normal = normal_of(iop)
     keyed = []
     for i, (p, ds) in enumerate(loaded):
-        pos = _vec(ds.get("ImagePositionPatient"), 3)  # type: ignore[attr-defined]
+        pos = dicom_vector(ds.get("ImagePositionPatient"), 3)  # type: ignore[attr-defined]
         try:
             inst = int(ds.get("InstanceNumber", 0) or 0)  # type: ignore[attr-defined]
         except (TypeError, ValueError):
@@ -355,6 +252,6 @@ def _assemble(loaded: list[tuple[str, object]], limits: ReadLimits, source: str,
             pass
     positions = [k[4] for k in keyed] if have_pos and all(s == 1 for s in sizes) else None
     proj = np.array([k[0] for k in keyed])
-    dz, step, origin = _slice_geometry(proj, positions, iop, dz, notes)
+    dz, step, origin = slice_geometry(proj, positions, iop, dz, notes)
     return _scan(volume, loaded[keyed[0][3]][1], source, notes, iop, spacing_rc, dz, step, origin, len(loaded),
                  float_pixels=float_pixels)

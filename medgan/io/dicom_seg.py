@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 
 from medgan.io.deid import summary_metadata, template_from
+from medgan.io.dicom_geometry import frame_positions, geometry, make_affine, normal_of, slice_geometry
 from medgan.io.dicom_pixels import check_header, fail
-from medgan.io.dicom_reader import _slice_geometry, frame_positions, geometry, make_affine, normal_of
 from medgan.io.limits import ReadLimits
 from medgan.io.scan import Scan
 
@@ -86,7 +86,7 @@ def read_seg(ds: object, path: str, limits: ReadLimits) -> Scan:
             continue
     top = max(max(names), int(labels.max()))
     label_names = tuple(names.get(i, f"segment {i}") for i in range(top + 1))
-    dz, step, origin = _slice_geometry(uniq.astype(float), slice_positions, iop, dz, notes)
+    dz, step, origin = slice_geometry(uniq.astype(float), slice_positions, iop, dz, notes)
     meta = summary_metadata(ds)
     meta["segments"] = ", ".join(label_names[1:])
     return Scan(

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import copy
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from medgan.atomic import atomic_write_file
 from medgan.io.scan import Scan
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -26,16 +26,7 @@ SYNTHETIC_MARK = "SYNTHETIC"
 
 
 def _atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{uuid.uuid4().hex[:12]}-{target.name}"
-    try:
-        write(str(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_file(Path(path), lambda tmp: write(str(tmp)))
 
 
 def _to_uint(image: np.ndarray, bits: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from medgan.db import medgan_home
+from medgan.paths import medgan_home
 
 DATA_ROOT_ENV = "MEDGAN_TRAIN_DATA_ROOT"
 MIN_CASES = 4

@@ -8,30 +8,24 @@ so a reader never sees a card without its weights.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from medgan.atomic import atomic_copy, atomic_write_json
-from medgan.db import medgan_home
+from medgan import paths
+from medgan.atomic import atomic_copy
+from medgan.checkpoints import ModelCard
+from medgan.inference import list_cards
 
 
 def checkpoints_dir() -> Path:
     """``MEDGAN_HOME/checkpoints`` (created)."""
-    path = medgan_home() / "checkpoints"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return paths.user_checkpoint_dir(create=True)
 
 
 def existing_names() -> set[str]:
     """Names of every installed checkpoint (bundled and user-trained)."""
-    try:
-        from medgan.inference import list_cards
-
-        return {c.name for c in list_cards()}
-    except Exception:  # noqa: BLE001 - no inference module: only the user folder counts
-        return set()
+    return {c.name for c in list_cards()}
 
 
 def unique_name(base: str, folder: Path) -> str:
@@ -54,20 +48,22 @@ def publish(out_dir: str | Path, name: str, *, data_desc: str, command: str, job
     weights, card_path = out / "model.safetensors", out / "model.json"
     if not weights.exists():
         raise FileNotFoundError(f"the run left no model file in {out}")
-    card: dict[str, Any] = json.loads(card_path.read_text()) if card_path.exists() else {}
+    if not card_path.exists():
+        raise FileNotFoundError(f"the run left no model card in {out}")
+    card = ModelCard.read(card_path, weights)
     folder = checkpoints_dir()
     name = unique_name(name, folder)
-    card["name"] = name
+    card.name = name
     if data_desc:
-        card["dataset"] = data_desc
-    card["training_command"] = command
-    card["job_id"] = job_id
-    metrics = dict(card.get("metrics") or {})
+        card.dataset = data_desc
+    card.training_command = command
+    card.extra["job_id"] = job_id
+    metrics = dict(card.metrics or {})
     if val_metrics and "val" not in metrics:
         metrics["val"] = {k: v for k, v in val_metrics.items() if k != "step"}
-    card["metrics"] = metrics
-    card.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    card.setdefault("summary", f"{card.get('family', '')} {card.get('task', '')}, fine-tuned ({data_desc})")
+    card.metrics = metrics
+    card.created = card.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    card.summary = card.summary or f"{card.family} {card.task}, fine-tuned ({data_desc})"
     atomic_copy(weights, folder / f"{name}.safetensors")
-    atomic_write_json(folder / f"{name}.json", card)
+    card.write(folder / f"{name}.json")
     return name

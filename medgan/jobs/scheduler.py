@@ -15,12 +15,12 @@ import threading
 import time
 from pathlib import Path
 
-from medgan.db import medgan_home
 from medgan.jobs import runner
 from medgan.jobs.progress import read_progress
 from medgan.jobs.publish import existing_names, publish
 from medgan.jobs.spec import JobSpec, check_spec, train_args
 from medgan.jobs.store import JobRecord, JobStore
+from medgan.paths import medgan_home
 
 log = logging.getLogger(__name__)
 

@@ -10,18 +10,17 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-TASKS = ("synthesis", "inpainting", "segmentation", "enhancement", "generation")
-DEGRADATIONS = ("denoise", "sr4", "deblur")
+from medgan.tasks.specs import TASK_NAMES
+from medgan.tasks.specs import TASKS as TASK_SPECS
+from medgan.training.family_generation import generation_archs
+from medgan.training.presets import PRESETS, make_config
+
+TASKS = TASK_NAMES
+DEGRADATIONS = TASK_SPECS["enhancement"].degradations
 DEVICES = ("auto", "cpu", "cuda")
 
-# Architectures per task (names as ``python -m medgan train --arch`` takes them).
-ARCHS: dict[str, tuple[str, ...]] = {
-    "synthesis": ("spade", "pix2pix"),
-    "inpainting": ("spade", "pix2pix"),
-    "segmentation": ("pix2pix", "unet"),
-    "enhancement": ("wgangp", "pix2pix"),
-    "generation": ("dcgan", "lsgan", "wgangp", "hingegan", "stylegan"),
-}
+# Architectures per task (names as ``python -m medgan train --arch`` takes them), the default first.
+ARCHS: dict[str, tuple[str, ...]] = {name: spec.archs for name, spec in TASK_SPECS.items()}
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -37,38 +36,22 @@ class Hyper:
 
 
 def task_archs() -> dict[str, tuple[str, ...]]:
-    """Architectures per task as the training presets define them (the static table when they are missing)."""
-    try:
-        from medgan.training.family_generation import generation_archs
-        from medgan.training.presets import PRESETS
-    except ImportError:
-        return ARCHS
+    """Architectures per task as the training presets define them, in the task spec's order."""
     out: dict[str, tuple[str, ...]] = {}
     for task in TASKS:
         names = list(generation_archs()) if task == "generation" else [a for t, a in PRESETS if t == task]
         order = {a: i for i, a in enumerate(ARCHS[task])}
-        out[task] = tuple(sorted(names, key=lambda a: (order.get(a, 99), a))) or ARCHS[task]
+        out[task] = tuple(sorted(names, key=lambda a: (order.get(a, 99), a)))
     return out
 
 
 def seed_hyper(task: str, arch: str) -> Hyper:
-    """The seed hyper-parameters for ``arch`` serving ``task``: the training preset's, else DESIGN.md's."""
-    try:
-        from medgan.training.presets import make_config
-
-        cfg = make_config(task, arch, 64, degradation="denoise" if task == "enhancement" else None)
-        o = cfg.optim
-        uses_l1 = task != "generation" and cfg.discriminator is not None
-        return Hyper(lr_g=o.lr_g, lr_d=o.lr_d, lambda_l1=o.lambda_l1 if uses_l1 else None, n_critic=o.n_critic)
-    except (ImportError, ValueError, KeyError, TypeError):
-        pass
-    if arch == "wgangp":
-        return Hyper(lr_g=5e-5, lr_d=5e-5, lambda_l1=100.0 if task == "enhancement" else None, n_critic=5)
-    if task == "generation":
-        return Hyper(lr_g=2e-4, lr_d=2e-4, lambda_l1=None, n_critic=1)
-    if arch == "unet":
-        return Hyper(lr_g=2e-4, lr_d=2e-4, lambda_l1=None, n_critic=1)
-    return Hyper()
+    """The seed hyper-parameters for ``arch`` serving ``task``: the training preset's (the one source of them);
+    ValueError for a pair no preset defines."""
+    cfg = make_config(task, arch, 64, degradation="denoise" if task == "enhancement" else None)
+    o = cfg.optim
+    uses_l1 = task != "generation" and cfg.discriminator is not None
+    return Hyper(lr_g=o.lr_g, lr_d=o.lr_d, lambda_l1=o.lambda_l1 if uses_l1 else None, n_critic=o.n_critic)
 
 
 @dataclass

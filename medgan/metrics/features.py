@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from medgan.inference import load_model
 from medgan.metrics.distribution import frechet_distance, kid
 from medgan.metrics.image import as_image_batch
 
@@ -114,7 +115,6 @@ class InceptionFeatures:
 
 def medgan_features(name: str = "unet_segmentation", device: str = "cpu", batch_size: int = 32) -> EncoderFeatures:
     """The default in-domain extractor: the encoder of a bundled segmentation checkpoint (via medgan.inference)."""
-    from medgan.inference import load_model
 
     loaded = load_model(name, device=device)
     return EncoderFeatures(loaded.module, int(loaded.card.image_size), source=name, batch_size=batch_size,

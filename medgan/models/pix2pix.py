@@ -39,17 +39,21 @@ class _Up(nn.Module):
 
 
 class UNetGenerator(nn.Module):
-    """Pix2Pix U-Net. x (N, in_channels, S, S) → (N, out_channels, S, S); tanh output in [-1, 1] or raw logits
-    (``out_activation="none"``, segmentation). ``S`` must be a multiple of 2**depth; depth = log2(image_size)
-    capped at ``max_depth`` (8 at 256)."""
+    """Pix2Pix U-Net. x (N, in_channels, S, S) → (N, out_channels, S, S); tanh output in [-1, 1], raw logits
+    (``out_activation="none"``, segmentation), or ``"residual"``: the first ``out_channels`` input channels plus a
+    learned correction, clamped to [-1, 1], the correction's last layer starting at zero (so an untrained model
+    returns its input, e.g. a classical pre-fill of a hole). ``S`` must be a multiple of 2**depth; depth =
+    log2(image_size) capped at ``max_depth`` (8 at 256)."""
 
     def __init__(self, in_channels: int = 4, out_channels: int = 1, ngf: int = 32, max_channels: int = 128,
                  image_size: int = 256, max_depth: int = 8, norm: str = "instance", dropout: float = 0.0,
                  spectral_norm: bool = False, out_activation: str = "tanh", init: str = "normal",
                  init_gain: float = 0.02) -> None:
         super().__init__()
-        if out_activation not in ("tanh", "none"):
-            raise ValueError(f"unknown out_activation {out_activation!r}; valid: tanh, none")
+        if out_activation not in ("tanh", "none", "residual"):
+            raise ValueError(f"unknown out_activation {out_activation!r}; valid: tanh, none, residual")
+        if out_activation == "residual" and out_channels > in_channels:
+            raise ValueError("out_activation='residual' needs at least out_channels input channels")
         self.depth = num_downsamplings(image_size, 1, max_depth)
         self.out_activation = out_activation
         chans = [min(max_channels, ngf * 2**i) for i in range(self.depth)]
@@ -67,6 +71,10 @@ class UNetGenerator(nn.Module):
             drop = dropout if i >= self.depth - 3 and i != 0 else 0.0
             self.ups.append(_Up(up_in, up_out, norm, outermost=i == 0, dropout=drop, spectral_norm=spectral_norm))
         init_weights(self, init, init_gain)
+        if out_activation == "residual":
+            last = self.ups[-1].body[1]
+            nn.init.zeros_(getattr(last, "weight_orig", last.weight))
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         skips: list[Tensor] = []
@@ -79,6 +87,8 @@ class UNetGenerator(nn.Module):
             if j > 0:
                 h = torch.cat([h, skips.pop()], dim=1)
             h = up(h)
+        if self.out_activation == "residual":
+            return (x[:, : h.shape[1]] + h).clamp(-1.0, 1.0)
         return torch.tanh(h) if self.out_activation == "tanh" else h
 
 

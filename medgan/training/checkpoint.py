@@ -1,7 +1,5 @@
-"""Checkpoints: safetensors weights + JSON, written atomically (temporary file in the same folder, fsync,
-``os.replace``), so a crash mid-save leaves the previous checkpoint intact and loadable.
+"""A run's resume state, written atomically beside its checkpoint (weights and card: :mod:`medgan.checkpoints`).
 
-Weights file keys: ``generator.<param>``, ``discriminator.<param>`` (optional), ``ema.<param>`` (optional).
 Resume state: ``train_state.safetensors`` (optimiser tensors, RNG state) + ``train_state.json`` (step, optimiser
 param groups and scalar state, scheduler state, Python-side RNG).
 """
@@ -13,58 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save
-from torch import Tensor, nn
+from safetensors.torch import load_file
+from torch import Tensor
 
-from medgan.atomic import atomic_write, atomic_write_bytes, atomic_write_json  # noqa: F401 (re-exported for the loop)
-
-
-def atomic_save_tensors(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> None:
-    """Serialise ``tensors`` as safetensors and write them with :func:`medgan.atomic.atomic_write`."""
-    prepared = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    atomic_write(Path(path), lambda f: f.write(save(prepared, metadata=metadata)))
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    return module.module if hasattr(module, "module") and isinstance(module.module, nn.Module) else module
-
-
-def model_tensors(generator: nn.Module, discriminator: nn.Module | None = None, ema: nn.Module | None = None,
-                  dtype: torch.dtype | None = None) -> dict[str, Tensor]:
-    """Prefixed state dicts (optionally cast floating tensors to ``dtype``, e.g. float16 for bundling)."""
-    out: dict[str, Tensor] = {}
-    for prefix, m in (("generator", generator), ("discriminator", discriminator), ("ema", ema)):
-        if m is None:
-            continue
-        for k, v in unwrap(m).state_dict().items():
-            out[f"{prefix}.{k}"] = v.to(dtype) if dtype is not None and v.is_floating_point() else v
-    return out
-
-
-def split_prefix(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    p = prefix + "."
-    return {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}
-
-
-def load_into(module: nn.Module, state: dict[str, Tensor]) -> None:
-    """Load a (possibly float16) state dict into ``module`` keeping the module's dtypes."""
-    target = unwrap(module).state_dict()
-    cast = {k: v.to(target[k].dtype) if k in target else v for k, v in state.items()}
-    unwrap(module).load_state_dict(cast, strict=True)
-
-
-def save_model(out_dir: Path, generator: nn.Module, discriminator: nn.Module | None, card: dict[str, Any],
-               stem: str = "model", ema: nn.Module | None = None) -> Path:
-    """``out_dir/<stem>.safetensors`` then ``out_dir/<stem>.json`` (card), each atomic."""
-    out_dir = Path(out_dir)
-    weights = out_dir / f"{stem}.safetensors"
-    atomic_save_tensors(weights, model_tensors(generator, discriminator, ema))
-    atomic_write_json(out_dir / f"{stem}.json", card)
-    return weights
-
-
-def load_weights(path: Path) -> dict[str, Tensor]:
-    return load_file(str(path))
+from medgan.atomic import atomic_write_json
+from medgan.checkpoints import save_tensors
 
 
 # --- optimiser / scheduler / RNG state ----------------------------------------------------------------------
@@ -112,7 +63,7 @@ def save_train_state(out_dir: Path, step: int, optimizers: dict[str, torch.optim
     for name, sch in schedulers.items():
         if sch is not None:
             meta["schedulers"][name] = sch.state_dict()
-    atomic_save_tensors(Path(out_dir) / "train_state.safetensors", tensors)
+    save_tensors(Path(out_dir) / "train_state.safetensors", tensors)
     atomic_write_json(Path(out_dir) / "train_state.json", meta)
 
 

@@ -7,7 +7,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-TASKS: tuple[str, ...] = ("synthesis", "inpainting", "segmentation", "enhancement", "generation")
+from medgan.tasks.specs import TASK_NAMES
+
+TASKS: tuple[str, ...] = TASK_NAMES
 
 
 @dataclass
@@ -91,7 +93,7 @@ class TrainConfig:
 
     task: str
     arch: str
-    family: str  # key of medgan.training.steps.STEPS
+    family: str  # key of medgan.training.families.FAMILIES
     generator: ModelConfig
     discriminator: ModelConfig | None
     optim: OptimConfig = field(default_factory=OptimConfig)

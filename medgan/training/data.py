@@ -19,15 +19,16 @@ the N ranks ≙ one process equality.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from scipy import ndimage
 from skimage.transform import resize
 
-from medgan.data.corruptions import box_hole, degrade, fill_hole, hole_size, stroke_hole
+from medgan.data.folders import load_folder
 from medgan.data.randomise import FAMILIES, randomise
+from medgan.tasks.specs import make_task_sample
 from medgan.training.config import DataConfig
 
 logger = logging.getLogger(__name__)
@@ -62,13 +63,20 @@ def load_slices(cfg: DataConfig, split: str) -> SliceSet:
 
         b = load_brain(split)
         return _resize_set(b.images, b.labels, cfg.image_size)
+    if cfg.source == "embedded+pydicom":  # the brain plus real slices of other anatomy (no labels)
+        from medgan.data import load_brain
+        from medgan.data.extra_scans import pydicom_training_slices
+
+        b = _resize_set(load_brain(split).images, None, cfg.image_size)
+        if split != "train":
+            return b
+        return SliceSet(np.concatenate([b.images, pydicom_training_slices(cfg.image_size)]), None)
     if cfg.source == "phantoms":
         from medgan.data.phantoms import phantom_set
 
         n = cfg.num_phantoms if split == "train" else max(4, cfg.num_phantoms // 8)
         imgs, labs = phantom_set(n, cfg.image_size, seed={"train": 0, "val": 1, "test": 2}[split])
         return SliceSet(imgs, labs)
-    from medgan.data.folders import load_folder  # written by the I/O room; imported only when used
 
     data = load_folder(cfg.source, cfg.image_size)
     images = np.asarray(getattr(data, "images", data[0] if isinstance(data, tuple) else data), dtype=np.float32)
@@ -103,11 +111,6 @@ def augment_pair(img: np.ndarray, lab: np.ndarray | None, rng: np.random.Generat
     return np.clip(img, 0, 1).astype(np.float32), lab
 
 
-def one_hot(labels: np.ndarray, k: int) -> np.ndarray:
-    """(H, W) integer → (K, H, W) float32 one-hot."""
-    return (labels[None] == np.arange(k)[:, None, None]).astype(np.float32)
-
-
 def random_crop(img: np.ndarray, lab: np.ndarray | None, size: int, rng: np.random.Generator,
                 uniform: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """A ``size``×``size`` crop centred (when possible) on a random foreground pixel, or anywhere (``uniform``)."""
@@ -124,23 +127,6 @@ def random_crop(img: np.ndarray, lab: np.ndarray | None, size: int, rng: np.rand
     y0 = int(np.clip(cy - size // 2, 0, h - size))
     x0 = int(np.clip(cx - size // 2, 0, w - size))
     return img[y0 : y0 + size, x0 : x0 + size], None if lab is None else lab[y0 : y0 + size, x0 : x0 + size]
-
-
-def square_mask(shape: tuple[int, int], side: int, within: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Boolean (H, W) mask with one ``side``-px square hole centred on a random ``within`` pixel."""
-    h, w = shape
-    side = min(side, h, w)
-    if within.any():
-        ys, xs = np.nonzero(within)
-        i = int(rng.integers(len(ys)))
-        cy, cx = int(ys[i]), int(xs[i])
-    else:
-        cy, cx = int(rng.integers(h)), int(rng.integers(w))
-    y0 = int(np.clip(cy - side // 2, 0, h - side))
-    x0 = int(np.clip(cx - side // 2, 0, w - side))
-    m = np.zeros(shape, dtype=bool)
-    m[y0 : y0 + side, x0 : x0 + side] = True
-    return m
 
 
 def blank_slice(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -163,35 +149,7 @@ def make_sample(img: np.ndarray, lab: np.ndarray | None, task: str, cfg: DataCon
     if crop and task == "segmentation" and lab is not None and cfg.blank_fraction > 0 \
             and rng.random() < cfg.blank_fraction:  # no tissue → background everywhere
         img, lab = blank_slice(img.shape, rng), np.zeros_like(lab)
-    img = np.ascontiguousarray(img, dtype=np.float32)
-    x = img[None] * 2.0 - 1.0
-    if lab is None and task in ("synthesis", "segmentation", "generation"):
-        raise ValueError(f"task {task!r} needs label maps; this dataset has none")
-    if task == "synthesis":
-        return {"input": one_hot(lab, k), "target": x}
-    if task == "segmentation":
-        return {"input": x, "target": one_hot(lab, k), "labels": lab.astype(np.int64)}
-    if task == "generation":
-        return {"target": np.concatenate([x, one_hot(lab, k)], axis=0)}
-    if task == "inpainting":
-        within = lab > 0 if lab is not None else img > 0.05
-        if rng.random() < cfg.stroke_holes:
-            mb = stroke_hole(img.shape, rng=rng)
-        elif cfg.hole_max:
-            mb = box_hole(img.shape, rng, cfg.hole_max, within)
-        else:
-            mb = square_mask(img.shape, hole_size(cfg.image_size), within, rng)
-        m = mb.astype(np.float32)[None]
-        cond_lab = one_hot(lab, k) if lab is not None and rng.random() >= cfg.label_dropout else np.zeros(
-            (k,) + img.shape, np.float32)
-        seen = x * (1 - m) if cfg.input_fill == "zero" else fill_hole(img, mb, cfg.input_fill)[None] * 2.0 - 1.0
-        return {"input": np.concatenate([seen, m, cond_lab], axis=0), "target": x, "mask": m}
-    if task == "enhancement":
-        if cfg.degradation is None:
-            raise ValueError("enhancement needs a degradation: denoise, sr4 or deblur")
-        deg = degrade(img, cfg.degradation, rng=rng)
-        return {"input": deg[None] * 2.0 - 1.0, "target": x}
-    raise ValueError(f"unknown task {task!r}")
+    return make_task_sample(task, img, lab, cfg, k, rng)
 
 
 def collate(samples: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
@@ -246,6 +204,4 @@ def fixed_batches(data: SliceSet, task: str, cfg: DataConfig, k: int, limit: int
 
 
 def _eval_cfg(cfg: DataConfig) -> DataConfig:
-    from dataclasses import replace
-
     return replace(cfg, label_dropout=1.0, stroke_holes=0.0, hole_max=0)  # blind 50×50 holes: what users have

@@ -15,7 +15,12 @@ from pathlib import Path
 
 import torch
 
-from medgan.training import checkpoint as ckpt
+from medgan import checkpoints
+from medgan.checkpoints import ModelCard
+from medgan.inference import find_card
+from medgan.training.config import TrainConfig
+from medgan.training.data import fixed_batches, load_slices
+from medgan.training.validation import evaluate
 
 logger = logging.getLogger(__name__)
 MAX_BYTES = 10 * 1024 * 1024
@@ -77,100 +82,56 @@ def resume_commands(run_dir: Path, first_command: str, task: str, arch: str) -> 
     return cmds
 
 
-def _init_card(name: str, dest: Path) -> dict | None:
+def _init_card(name: str, dest: Path) -> ModelCard | None:
     """The card a run was initialised from: ``dest/<name>.json`` (where the previous stage was exported), else
-    the installed card of that name; None when neither exists."""
+    the installed card of that name; None when neither exists or it cannot be read."""
     path = dest / f"{name}.json"
-    if not path.exists():
-        from medgan.inference import find_card
-
-        try:
-            path = find_card(name).card_path
-        except ValueError:
-            return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return ModelCard.read(path) if path.exists() else find_card(name)
+    except (OSError, ValueError):  # json.JSONDecodeError is a ValueError
         return None
-
-
-def chain_stages(card: dict, parent: dict | None, run: str) -> dict:
-    """A fine-tuning run's card continued from the card it was initialised from: ``training_stages`` lists every
-    stage (steps, command, run folder, metrics of the parent at the time), ``training_command`` chains all stages'
-    commands with ``&&`` so that running it reproduces the checkpoint, ``steps`` is the total. Exporting the same
-    run again replaces its own stage instead of adding it twice."""
-    if parent is None:
-        return card
-    stages = [dict(s) for s in parent.get("training_stages", [])]
-    if not stages:
-        first = {"steps": int(parent.get("steps", 0)), "command": parent.get("training_command", "")}
-        for key in ("metrics", "training_note", "training_segments"):
-            if parent.get(key):
-                first[key] = parent[key]
-        stages = [first]
-    if stages[-1].get("run") == run:  # re-export of this run
-        stages.pop()
-    stage = {"steps": int(card.get("steps", 0)), "command": card.get("training_command", ""), "run": run,
-             "init_from": parent.get("name")}
-    for key in ("training_note", "training_segments"):
-        if key in card:
-            stage[key] = card.pop(key)
-    stages.append(stage)
-    card = dict(card)
-    card["training_stages"] = stages
-    card["training_command"] = " && ".join(s["command"] for s in stages if s.get("command"))
-    card["steps"] = sum(int(s.get("steps", 0)) for s in stages)
-    return card
 
 
 def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
     """Export the generator of ``run_dir`` into ``dest``; returns the weights path."""
-    from medgan.inference import ModelCard, build_from_card
-    from medgan.training.config import TrainConfig
-    from medgan.training.data import fixed_batches, load_slices
-    from medgan.training.validation import evaluate
-
     run_dir, dest = Path(run_dir), Path(dest)
-    card = json.loads((run_dir / "model.json").read_text())
-    all_tensors = ckpt.load_weights(run_dir / "model.safetensors")
+    card = ModelCard.read(run_dir / "model.json")
+    all_tensors = checkpoints.load_weights(run_dir / "model.safetensors")
     # the EMA generator (when the run kept one) is what gets bundled, stored under "generator."
-    tensors = ckpt.split_prefix(all_tensors, "ema") or ckpt.split_prefix(all_tensors, "generator")
+    tensors = checkpoints.split_prefix(all_tensors, "ema") or checkpoints.split_prefix(all_tensors, "generator")
     nbytes = sum(t.numel() * t.element_size() for t in tensors.values())
     dtype = torch.float16 if nbytes > max_bytes * 0.98 else None
     out = {f"generator.{k}": (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
            for k, v in tensors.items()}
-    name = card["name"]
-    weights = dest / f"{name}.safetensors"
-    ckpt.atomic_save_tensors(weights, out, metadata={"format": "pt", "storage": str(dtype or "float32")})
+    weights = dest / f"{card.name}.safetensors"
+    checkpoints.save_tensors(weights, out, metadata={"format": "pt", "storage": str(dtype or "float32")})
     if weights.stat().st_size > max_bytes:
         raise ValueError(f"{weights} is {weights.stat().st_size / 1e6:.1f} MB, over the limit")
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    if card.get("discriminator") is not None:
-        card["discriminator"]["stored"] = False
-    tmp_card = ModelCard(**{k: v for k, v in card.items() if k in ModelCard.__dataclass_fields__},
-                         weights_path=weights)
+    if card.discriminator is not None:
+        card.discriminator["stored"] = False
+    card.weights_path = weights
     if cfg.task != "generation" and cfg.data.source == "embedded":
-        module = build_from_card(tmp_card)
         test = fixed_batches(load_slices(cfg.data, "test"), cfg.task, cfg.data, 4, 10_000)
-        card.setdefault("metrics", {})["test"] = evaluate(cfg.task, module, test, torch.device("cpu"))
-    first = card.get("training_command", "")
-    card["training_command"] = " && ".join(
+        card.metrics["test"] = evaluate(cfg.task, card.build(), test, torch.device("cpu"))
+    first = card.training_command
+    card.training_command = " && ".join(
         [first, *resume_commands(run_dir, first, cfg.task, cfg.arch),
          f"python -m medgan.training.export {run_dir} --dest {dest}"] if first else
         [f"python -m medgan.training.export {run_dir} --dest {dest}"])
     history = run_history(run_dir)
     if len(history) > 1:  # switches turned on at a resume (EMA, CPU bf16, more ranks): the card says from when
-        card["training_segments"] = history
-    if int(card.get("steps", 0)) < cfg.run.steps:  # a time-boxed run stopped early (clean cancel + checkpoint)
-        card["training_note"] = (f"stopped at step {card['steps']} of {cfg.run.steps} by the training time limit; "
-                                 f"add --steps {card['steps']} to reproduce the same number of steps")
+        card.extra["training_segments"] = history
+    if int(card.steps) < cfg.run.steps:  # a time-boxed run stopped early (clean cancel + checkpoint)
+        card.extra["training_note"] = (f"stopped at step {card.steps} of {cfg.run.steps} by the training time limit; "
+                                       f"add --steps {card.steps} to reproduce the same number of steps")
     if cfg.data.source == "embedded":  # the domain it was trained on (randomisation included), medgan.domain
         from medgan.domain import card_domain
 
-        card["domain"] = card_domain(card, json.loads((run_dir / "config.json").read_text()).get("data"))
+        card.domain = card_domain(card, json.loads((run_dir / "config.json").read_text()).get("data"))
     if cfg.run.init_from:
-        card = chain_stages(card, _init_card(cfg.run.init_from, dest), str(run_dir))
-    ckpt.atomic_write_json(dest / f"{name}.json", card)
+        card = card.continued_from(_init_card(cfg.run.init_from, dest), str(run_dir))
+    card.write(dest / f"{card.name}.json")
     return weights
 
 

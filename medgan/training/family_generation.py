@@ -1,9 +1,10 @@
 """The generation family inside the shared training loop: ``make_generation_config`` (the presets of
-``--task generation``), ``generation_step`` (the loop's ``STEPS["generation"]``) and ``write_sample_grid``.
+``--task generation``), ``generation_step``, ``write_sample_grid`` and ``fit_ema`` (the family's entry in
+:data:`medgan.training.families.FAMILIES`).
 
 Architectures: "dcgan", "lsgan", "hingegan", "wgangp" (the same DCGAN conv pair, loss swapped by name) and
 "stylegan". Loss, n_critic, λ_gp, λ_fm and label smoothing come from ``cfg.optim`` (command-line overridable);
-DiffAugment policy and R1 come from :data:`medgan.training.step_generation.GENERATION_PRESETS`. The seed
+DiffAugment policy and R1 come from :data:`medgan.training.unconditional.GENERATION_PRESETS`. The seed
 augmentations (horizontal flip, ±15° rotation, ±15 px at 256 translation; no vertical flip: an upside-down brain
 is not a sample of the distribution) are applied inside the step, so run without ``--augment``.
 """
@@ -12,23 +13,24 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
+from PIL import Image
 from torch import Tensor
 
+from medgan.atomic import atomic_write_bytes
 from medgan.training.config import ModelConfig, OptimConfig, TrainConfig
-from medgan.training.step_generation import (
+from medgan.training.context import StepContext
+from medgan.training.distributed import unwrap
+from medgan.training.unconditional import (
     GENERATION_PRESETS,
     GenerationStepConfig,
     augment_batch,
     get_preset,
+    recalibrate_batchnorm,
     sample_grid,
 )
-from medgan.training.step_generation import generation_step as core_step
-
-if TYPE_CHECKING:
-    from medgan.training.steps import StepContext
+from medgan.training.unconditional import generation_step as core_step
 
 SAMPLE_SEED = 1234
 SAMPLE_COUNT = 16
@@ -72,7 +74,7 @@ def step_config(cfg: TrainConfig) -> GenerationStepConfig:
 
 
 def generation_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
-    """Loop step: seed augmentations on ``batch["target"]`` (N, 1 + K, H, W), then :func:`medgan.training.step_generation.generation_step`."""
+    """Loop step: seed augmentations on ``batch["target"]`` (N, 1 + K, H, W), then :func:`medgan.training.unconditional.generation_step`."""
     assert ctx.discriminator is not None and ctx.opt_d is not None
     cfg = ctx.extra.get("generation_step")
     if cfg is None:
@@ -86,11 +88,6 @@ def generation_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, flo
 def write_sample_grid(ctx: StepContext, path: Path) -> None:
     """Write a PNG grid of ``SAMPLE_COUNT`` samples from fixed noise (image beside its label map), from the EMA
     generator when the run keeps one (that is what export bundles)."""
-    from PIL import Image
-
-    from medgan.training.checkpoint import atomic_write_bytes
-    from medgan.training.distributed import unwrap
-
     ema = ctx.extra.get("ema")
     g = ema if ema is not None else unwrap(ctx.generator)  # rank 0 only: never through the data-parallel wrapper
     z = torch.randn(SAMPLE_COUNT, ctx.cfg.z_dim or 128, generator=torch.Generator().manual_seed(SAMPLE_SEED))
@@ -102,3 +99,11 @@ def write_sample_grid(ctx: StepContext, path: Path) -> None:
     Image.fromarray(sample_grid(out).numpy()).save(buf, format="PNG")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def fit_ema(ctx: StepContext) -> None:
+    """Re-estimate the EMA generator's BatchNorm statistics from its own fixed-seed samples (copied statistics
+    belong to the live weights and wash the samples out)."""
+    ema = ctx.extra.get("ema")
+    if ema is not None:
+        recalibrate_batchnorm(ema, ctx.cfg.z_dim or 128, ctx.device)

@@ -18,18 +18,27 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from medgan import checkpoints
+from medgan.atomic import atomic_write_bytes, atomic_write_json
+from medgan.checkpoints import ModelCard
+from medgan.data.brain import CLASS_NAMES
+from medgan.inference import find_card
 from medgan.models.registry import build_discriminator, build_generator
+from medgan.tasks.specs import get_spec
 from medgan.training import checkpoint as ckpt
 from medgan.training import distributed as ddp
 from medgan.training.config import TrainConfig
+from medgan.training.context import StepContext
 from medgan.training.data import BatchSampler, fixed_batches, load_slices
-from medgan.training.steps import StepContext, get_step
+from medgan.training.families import get_family
+from medgan.training.unconditional import update_ema
 from medgan.training.validation import evaluate, sample_grid
 
 logger = logging.getLogger(__name__)
 
-CLASS_NAMES = ("background", "CSF", "grey matter", "white matter")
 DATASET_NAMES = {"embedded": "embedded MNI152 2009c T1 (nilearn), train split",
+                 "embedded+pydicom": "embedded MNI152 2009c T1 (nilearn), train split, plus real CR/CT/NM slices "
+                                     "from pydicom-data (medgan.data.extra_scans.TRAIN_FILES)",
                  "phantoms": "procedural phantoms (medgan.data.phantoms)"}
 
 
@@ -86,41 +95,38 @@ class CancelFlag:
                 signal.signal(signal.SIGTERM, self._old)
 
 
-def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
+def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> ModelCard:
     """The model card (docs/architecture.md) for the run's generator."""
     g = cfg.generator.args
     k = len(CLASS_NAMES)
-    in_ch = g.get("in_channels", g.get("label_nc"))
-    out_ch = g.get("out_channels", g.get("num_classes"))
-    if cfg.task == "generation":
-        in_ch, out_ch = None, 1 + k
+    spec = get_spec(cfg.task)
+    in_ch = g.get("in_channels", g.get("label_nc")) if spec.in_channels(k) is not None else None
+    out_ch = g.get("out_channels", g.get("num_classes")) if spec.in_channels(k) is not None else spec.out_channels(k)
     arch_titles = {"spade": "SPADE", "pix2pix": "Pix2Pix", "unet": "U-Net", "wgangp": "WGAN-GP", "dcgan": "DCGAN",
                    "lsgan": "LSGAN", "hingegan": "HingeGAN", "stylegan": "StyleGAN"}
-    what = {"synthesis": "labels → T1 brain slice", "inpainting": "inpaints a masked region",
-            "segmentation": "T1 slice → CSF/GM/WM labels", "generation": "noise → image + labels",
-            "enhancement": f"{cfg.data.degradation} enhancement"}[cfg.task]
-    return {
-        "name": cfg.run.name,
-        "summary": f"{arch_titles.get(cfg.arch, cfg.arch)}, {what}, {cfg.data.image_size} px",
-        "task": cfg.task,
-        "family": cfg.arch,
-        "generator": {"name": cfg.generator.name, "args": dict(g)},
-        "discriminator": None if cfg.discriminator is None else {"name": cfg.discriminator.name,
-                                                                  "args": dict(cfg.discriminator.args)},
-        "image_size": cfg.data.image_size,
-        "in_channels": in_ch,
-        "out_channels": out_ch,
-        "label_classes": list(CLASS_NAMES),
-        "degradation": cfg.data.degradation,
-        "z_dim": cfg.z_dim,
-        "input_fill": cfg.data.input_fill if cfg.task == "inpainting" else None,
-        "dataset": DATASET_NAMES.get(cfg.data.source, f"folder {cfg.data.source}"),
-        "training_command": cfg.run.command,
-        "steps": step,
-        "metrics": metrics,
-        "turing": None,
-        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    what = spec.phrase(cfg.data.degradation)
+    return ModelCard(
+        name=cfg.run.name,
+        summary=f"{arch_titles.get(cfg.arch, cfg.arch)}, {what}, {cfg.data.image_size} px",
+        task=cfg.task,
+        family=cfg.arch,
+        generator={"name": cfg.generator.name, "args": dict(g)},
+        discriminator=None if cfg.discriminator is None else {"name": cfg.discriminator.name,
+                                                               "args": dict(cfg.discriminator.args)},
+        image_size=cfg.data.image_size,
+        in_channels=in_ch,
+        out_channels=out_ch,
+        label_classes=list(CLASS_NAMES),
+        degradation=cfg.data.degradation,
+        z_dim=cfg.z_dim,
+        input_fill=cfg.data.input_fill if cfg.task == "inpainting" else None,
+        dataset=DATASET_NAMES.get(cfg.data.source, f"folder {cfg.data.source}"),
+        training_command=cfg.run.command,
+        steps=step,
+        metrics=metrics,
+        turing=None,
+        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
 
 
 def shared_seed(seed: int, step: int) -> int:
@@ -151,11 +157,9 @@ def _scheduler(opt: torch.optim.Optimizer | None, total: int, decay_start: float
 
 
 def _init_from(cfg: TrainConfig, generator: torch.nn.Module, device: torch.device) -> None:
-    from medgan.inference import find_card
-
     card = find_card(cfg.run.init_from)
-    tensors = ckpt.load_weights(card.weights_path)
-    ckpt.load_into(generator, ckpt.split_prefix(tensors, "generator"))
+    tensors = checkpoints.load_weights(card.weights_path)
+    checkpoints.load_into(generator, checkpoints.split_prefix(tensors, "generator"))
     logger.info("initialised the generator from %s", cfg.run.init_from)
 
 
@@ -210,13 +214,13 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     schedulers = {"sch_g": sch_g, "sch_d": sch_d}
     start = 0
     if resume and (out / "train_state.json").exists():
-        tensors = ckpt.load_weights(out / "model.safetensors")
-        ckpt.load_into(generator, ckpt.split_prefix(tensors, "generator"))
+        tensors = checkpoints.load_weights(out / "model.safetensors")
+        checkpoints.load_into(generator, checkpoints.split_prefix(tensors, "generator"))
         if discriminator is not None:
-            ckpt.load_into(discriminator, ckpt.split_prefix(tensors, "discriminator"))
-        ema_tensors = ckpt.split_prefix(tensors, "ema")
+            checkpoints.load_into(discriminator, checkpoints.split_prefix(tensors, "discriminator"))
+        ema_tensors = checkpoints.split_prefix(tensors, "ema")
         if ema is not None and ema_tensors:
-            ckpt.load_into(ema, ema_tensors)
+            checkpoints.load_into(ema, ema_tensors)
         elif ema is not None:  # EMA switched on at this resume: it starts from the resumed generator
             ema.load_state_dict(generator.state_dict())
             logger.info("EMA (decay %g) starts from the generator at the resumed step", ema_decay)
@@ -228,14 +232,15 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     if ema is not None:
         ddp.broadcast_module(ema, info)
     if info.is_main:
-        ckpt.atomic_write_json(out / "config.json", cfg.to_dict())
+        atomic_write_json(out / "config.json", cfg.to_dict())
 
     train_set = load_slices(cfg.data, "train")
     sampler = BatchSampler(train_set, cfg.task, cfg.data, k, cfg.run.seed, info.rank, info.world)
     val_batches = []
-    if cfg.task != "generation":
+    family = get_family(cfg.family)
+    if family.validates:
         val_batches = fixed_batches(load_slices(cfg.data, "val"), cfg.task, cfg.data, k, cfg.data.val_limit)
-    step_fn = get_step(cfg.family)
+    step_fn = family.step
     amp_device = device.type if (cfg.run.amp and device.type == "cuda") or (
         cfg.run.amp_cpu and device.type == "cpu") else None
 
@@ -263,18 +268,16 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         discriminator.train()
     last_metrics: dict[str, Any] = {}
 
-    def fit_ema() -> None:  # an EMA generator's BatchNorm statistics, re-estimated for its own weights
-        if ema is not None and cfg.task == "generation":
-            from medgan.training.step_generation import recalibrate_batchnorm
-
-            recalibrate_batchnorm(ema, cfg.z_dim or 128, device)
+    def fit_ema() -> None:  # e.g. an EMA generator's BatchNorm statistics, re-estimated for its own weights
+        if ema is not None and family.fit_ema is not None:
+            family.fit_ema(ctx)
 
     def save(step_done: int, final_metrics: dict[str, Any] | None = None) -> None:
         if not info.is_main:
             return
         fit_ema()
         card = build_card(cfg, step_done, final_metrics if final_metrics is not None else last_metrics)
-        ckpt.save_model(out, generator, discriminator, card, ema=ema)
+        checkpoints.save_checkpoint(out, generator, discriminator, card, ema=ema)
         ckpt.save_train_state(out, step_done, optimizers, schedulers)
         log.write({"type": "checkpoint", "step": step_done, "path": "model.safetensors"})
 
@@ -282,14 +285,12 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         if not info.is_main:
             return
         path = out / "samples" / f"step_{step_done:06d}.png"
-        if cfg.task == "generation":
+        if family.write_samples is not None:
             fit_ema()
-            from medgan.training.family_generation import write_sample_grid
-
-            write_sample_grid(ctx, path)
+            family.write_samples(ctx, path)
         else:
             sample_grid(cfg.task, generator, val_batches[0], device, path)
-        ckpt.atomic_write_bytes(out / "samples" / "latest.png", path.read_bytes())
+        atomic_write_bytes(out / "samples" / "latest.png", path.read_bytes())
         log.write({"type": "sample", "step": step_done, "path": f"samples/{path.name}"})
 
     bar = tqdm(total=total, initial=start, disable=not info.is_main, dynamic_ncols=True, mininterval=1.0)
@@ -303,8 +304,6 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         batch = {kk: v.to(device, non_blocking=True) for kk, v in sampler.batch(step).items()}
         logs = step_fn(ctx, batch)
         if ema is not None:  # every family: the EMA follows the generator after each step
-            from medgan.training.step_generation import update_ema
-
             update_ema(ema, generator, ema_decay)
         if sch_g is not None:
             sch_g.step()

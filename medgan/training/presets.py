@@ -1,11 +1,13 @@
 """Default configuration per (task, arch): model arguments, loss weights, optimiser. The CLI starts from these
-and applies its overrides. ``PRESETS`` is the registry; the generation family adds its own entries."""
+and applies its overrides. ``PRESETS`` is the registry of the conditional families; the generation family's presets are
+:data:`medgan.training.unconditional.GENERATION_PRESETS`, reached through the same :func:`make_config`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from medgan.training.config import ModelConfig, OptimConfig, TrainConfig
+from medgan.training.family_generation import generation_archs, make_generation_config
 
 PresetFn = Callable[[int, int, bool, "str | None"], TrainConfig]
 
@@ -64,8 +66,6 @@ def make_config(task: str, arch: str, image_size: int = 256, num_classes: int = 
                 degradation: str | None = None) -> TrainConfig:
     """The preset TrainConfig for ``(task, arch)``; ValueError listing the valid pairs otherwise."""
     if task == "generation":
-        from medgan.training.family_generation import generation_archs, make_generation_config
-
         if arch not in generation_archs():
             raise ValueError(f"no architecture {arch!r} for task 'generation'; valid: {', '.join(generation_archs())}")
         cfg = make_generation_config(arch, image_size, num_classes)

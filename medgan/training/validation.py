@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
-from skimage.metrics import structural_similarity
+from PIL import Image
 from torch import Tensor, nn
 
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 100.0 if mse <= 1e-10 else float(10 * np.log10(1.0 / mse))
-
-
-def _ssim(a: np.ndarray, b: np.ndarray) -> float:
-    return float(structural_similarity(a, b, data_range=1.0))
+from medgan.atomic import atomic_write_bytes
+from medgan.metrics.image import finite_psnr, psnr, ssim
+from medgan.tasks.specs import get_spec
 
 
 def _dice(pred: np.ndarray, ref: np.ndarray, k: int) -> list[float]:
@@ -35,11 +31,13 @@ def to_unit(x: Tensor) -> np.ndarray:
 
 def task_output(task: str, generator: nn.Module, batch: dict[str, Tensor]) -> Tensor:
     """Generator output post-processed as the task defines (inpainting composited; segmentation logits)."""
-    raw = generator(batch["input"])
-    if task == "inpainting":
-        m = batch["mask"]
-        return batch["target"] * (1 - m) + raw * m
-    return raw
+    return get_spec(task).composite(generator(batch["input"]), batch)
+
+
+def _quality(out: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """PSNR (capped at 100 dB) and SSIM (Gaussian σ = 1.5 window, :mod:`medgan.metrics.image`) per image of
+    float32 (N, H, W) batches in [0, 1] — the same numbers the Studio shows."""
+    return finite_psnr(psnr(out, ref, mask=mask)).numpy(), ssim(out, ref).numpy()
 
 
 @torch.no_grad()
@@ -69,16 +67,17 @@ def evaluate(task: str, generator: nn.Module, batches: list[dict[str, Tensor]], 
                         add(f"dice_{c}", v)
                 continue
             o, t = to_unit(out), to_unit(b["target"])
-            for i in range(len(o)):
-                add("psnr", _psnr(o[i], t[i]))
-                add("ssim", _ssim(o[i], t[i]))
-                if task == "inpainting":
-                    m = b["mask"][i, 0].cpu().numpy() > 0.5
-                    add("psnr_hole", _psnr(o[i][m], t[i][m]))
-                if task == "enhancement":
-                    x = to_unit(b["input"][i : i + 1])[0]
-                    add("psnr_input", _psnr(x, t[i]))
-                    add("ssim_input", _ssim(x, t[i]))
+            metrics = get_spec(task).val_metrics
+            p, q = _quality(o, t)
+            rows.setdefault("psnr", []).extend(p.tolist())
+            rows.setdefault("ssim", []).extend(q.tolist())
+            if "psnr_hole" in metrics:
+                hole = b["mask"][:, 0].cpu().numpy() > 0.5
+                rows.setdefault("psnr_hole", []).extend(finite_psnr(psnr(o, t, mask=hole)).tolist())
+            if "psnr_input" in metrics:
+                p, q = _quality(to_unit(b["input"]), t)
+                rows.setdefault("psnr_input", []).extend(p.tolist())
+                rows.setdefault("ssim_input", []).extend(q.tolist())
     finally:
         generator.train(was_training)
     return {k: float(np.mean(v)) for k, v in rows.items()}
@@ -106,8 +105,6 @@ def _vis(t: Tensor, kind: str) -> np.ndarray:
 def sample_grid(task: str, generator: nn.Module, batch: dict[str, Tensor], device: torch.device,
                 path: Path, n: int = 4) -> None:
     """PNG grid: one row per sample: input | output | target."""
-    from PIL import Image
-
     was_training = generator.training
     generator.eval()
     try:
@@ -122,19 +119,7 @@ def sample_grid(task: str, generator: nn.Module, batch: dict[str, Tensor], devic
         out_kind = tgt_kind = "labels" if task == "segmentation" else "image"
         cells = [_vis(inp, in_kind), _vis(out[i], out_kind), _vis(b["target"][i].cpu(), tgt_kind)]
         rows.append(np.concatenate(cells, axis=1))
-    grid = np.concatenate(rows, axis=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(grid).save(tmp)
-    tmp.replace(path)
+    buf = io.BytesIO()
+    Image.fromarray(np.concatenate(rows, axis=0)).save(buf, format="PNG")
+    atomic_write_bytes(Path(path), buf.getvalue())
 
-
-def save_image_grid(images: np.ndarray, path: Path) -> None:
-    """Save RGB uint8 (H, W, 3) or grey float (H, W) in [0, 1] atomically as PNG."""
-    from PIL import Image
-
-    arr = images if images.dtype == np.uint8 else (np.clip(images, 0, 1) * 255).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(arr).save(tmp)
-    tmp.replace(path)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from medgan.checkpoints import json_safe
 from medgan.turing.study import EMBEDDED_SETS
 
 
@@ -14,8 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c = sub.add_parser("create", help="create a study (renders every case now)")
     c.add_argument("name")
     real = c.add_mutually_exclusive_group()
-    real.add_argument("--real", choices=sorted(EMBEDDED_SETS), default="embedded-all",
-                      help="embedded real slices (default embedded-all; embedded-test has 20 slices)")
+    real.add_argument("--real", choices=sorted(EMBEDDED_SETS), default=None,
+                      help="embedded real slices (default: the slices not used to train the checkpoints, by their "
+                           "cards: embedded-heldout = val + test, 40 slices; embedded-all includes training slices)")
     real.add_argument("--real-files", nargs="+", metavar="FILE", help="real images (PNG/JPEG/TIFF/DICOM/NIfTI)")
     real.add_argument("--real-folder", help="a folder inside MEDGAN_TURING_REAL_DIR")
     c.add_argument("--checkpoint", action="append", required=True, metavar="NAME",
@@ -27,7 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--time-limit", type=float, default=None, help="seconds per case (late votes are not scored)")
     c.add_argument("--no-confidence", action="store_true", help="do not ask for a 1-5 confidence")
     c.add_argument("--revisit", action="store_true", help="readers may go back and change answers")
-    c.add_argument("--hide-score", action="store_true", help="do not show readers their score at the end")
+    c.add_argument("--hide-score", action="store_true",
+                   help="do not show readers their score once their answers are locked")
+    c.add_argument("--allow-separable", action="store_true",
+                   help="create the study even if a simple image statistic separates real from generated cases")
     k = sub.add_parser("codes", help="issue reader codes (printed once)")
     k.add_argument("study")
     k.add_argument("-n", type=int, default=4)
@@ -67,9 +72,11 @@ def main(args: argparse.Namespace) -> int:
             elif args.real_folder:
                 real = st.folder_real(args.real_folder)
             else:
-                real = st.embedded_real(args.real)
-            info = st.create_study(args.name, opts, real=real, generated=args.checkpoint, store=store)
+                real = st.embedded_real(args.real or st.default_real_set(args.checkpoint))
+            info = st.create_study(args.name, opts, real=real, generated=args.checkpoint, store=store,
+                                   on_separable="warn" if args.allow_separable else "refuse")
             print(f"created study {info.name!r} (id {info.id}): {opts.n_cases} cases + {opts.n_practice} practice")
+            print((info.design or {}).get("presentation", {}).get("check_message", ""))
         elif cmd == "codes":
             for label, code in store.issue_codes(args.study, args.n):
                 print(f"{label}\t{code}")
@@ -80,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
         elif cmd == "results":
             summary, _ = res.study_summary(store, args.study)
             if args.json:
-                print(json.dumps(res._clean(summary), indent=2))
+                print(json.dumps(json_safe(summary), indent=2))
             else:
                 print(summary_markdown(summary, args.study))
                 for r in summary["per_reader"]:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
+from medgan import paths
+from medgan.atomic import atomic_write_json
+from medgan.checkpoints import ModelCard, json_safe
 from medgan.turing.analysis import card_entry, summarize, summary_csv, votes_csv
 from medgan.turing.store import TuringStore
 
 logger = logging.getLogger(__name__)
-REPO_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+REPO_CHECKPOINTS = paths.BUNDLED_CHECKPOINTS
 
 
 def study_summary(store: TuringStore, study: str | int) -> tuple[dict, list[dict]]:
@@ -22,8 +22,11 @@ def study_summary(store: TuringStore, study: str | int) -> tuple[dict, list[dict
     return summarize(rows), rows
 
 
-def export_csv(store: TuringStore, study: str | int, folder: str | Path) -> tuple[Path, Path]:
-    """Write ``<study>_votes.csv`` (every vote, practice included and flagged) and ``<study>_summary.csv``."""
+def export_csv(store: TuringStore, study: str | int, folder: str | Path) -> tuple[Path, Path, Path]:
+    """Write ``<study>_votes.csv`` (every vote, practice included and flagged), ``<study>_summary.csv`` and
+    ``<study>_design.json`` (see :func:`medgan.turing.design.design_record`)."""
+    from medgan.turing.design import design_record
+
     info = store.get_study(study)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -32,31 +35,9 @@ def export_csv(store: TuringStore, study: str | int, folder: str | Path) -> tupl
     rows_all = store.vote_rows(info.id, include_practice=True)
     votes_path.write_text(votes_csv(rows_all))
     summary_path.write_text(summary_csv(summarize(rows_all)))
-    return votes_path, summary_path
-
-
-def _atomic_write_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _clean(value):  # noqa: ANN001, ANN202 - JSON has no NaN
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
+    design_path = folder / f"{safe}_design.json"
+    atomic_write_json(design_path, json_safe(design_record(store, info.id)))
+    return votes_path, summary_path, design_path
 
 
 def write_model_cards(store: TuringStore, study: str | int, include_repo: bool = False) -> list[Path]:
@@ -65,21 +46,23 @@ def write_model_cards(store: TuringStore, study: str | int, include_repo: bool =
     User checkpoints (``MEDGAN_HOME/checkpoints``) always; bundled ones (``checkpoints/`` in the repo) only when
     ``include_repo``. Returns the cards written.
     """
-    from medgan.db import medgan_home
-
     info = store.get_study(study)
     summary, _ = study_summary(store, info.id)
     sources = {c["source"] for c in store.case_table(info.id) if c["truth"] == "generated"}
-    folders = [medgan_home() / "checkpoints"] + ([REPO_CHECKPOINTS] if include_repo else [])
+    folders = [paths.user_checkpoint_dir()] + ([REPO_CHECKPOINTS] if include_repo else [])
     written: list[Path] = []
     for name in sorted(sources):
         for folder in folders:
             path = folder / f"{name}.json"
             if not path.is_file():
                 continue
-            card = json.loads(path.read_text())
-            card["turing"] = _clean(card_entry(summary, name, info.name))
-            _atomic_write_json(path, card)
+            try:
+                card = ModelCard.read(path)
+            except ValueError as exc:  # an unreadable card is reported, the others still get their results
+                logger.warning("cannot write Turing results into %s: %s", path, exc)
+                continue
+            card.turing = card_entry(summary, name, info.name)
+            card.write()
             written.append(path)
             logger.info("wrote Turing results of %r into %s", info.name, path)
     return written

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 metadata = MetaData()
 
 meta = Table(
@@ -50,6 +50,10 @@ studies = Table(
     Column("description", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("closed_at", Float, nullable=True),
+    # the study's secret randomness (hex; never shown to readers, never derived from public parameters) and its
+    # design record (JSON: seed commitment, checkpoints, real source, presentation check)
+    Column("secret", String(64), nullable=True),
+    Column("design", Text, nullable=True),
 )
 
 cases = Table(
@@ -77,6 +81,7 @@ readers = Table(
     Column("label", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("finished_at", Float, nullable=True),
+    Column("locked_at", Float, nullable=True),  # answers final (no more changes); the score may be shown
     UniqueConstraint("study_id", "reader_key", name="uq_turing_reader"),
 )
 
@@ -113,10 +118,24 @@ votes = Table(
     Index("ix_turing_votes_reader_case", "reader_id", "case_id"),
 )
 
-# Migrations: version → list of SQL statements bringing the schema from version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {
+# Migrations: version → SQL statements, or (table, column, SQL type) columns to add when missing, bringing the
+# schema from version-1 to version.
+MIGRATIONS: dict[int, list[str | tuple[str, str, str]]] = {
     2: ["CREATE INDEX IF NOT EXISTS ix_turing_votes_reader_case ON turing_votes (reader_id, case_id)"],
+    3: [("turing_studies", "secret", "VARCHAR(64)"), ("turing_studies", "design", "TEXT"),
+        ("turing_readers", "locked_at", "FLOAT")],
 }
+
+
+def _apply(conn, step: str | tuple[str, str, str]) -> None:  # noqa: ANN001
+    if isinstance(step, str):
+        conn.exec_driver_sql(step)
+        return
+    from sqlalchemy import inspect
+
+    table, column, sql_type = step
+    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 _READY: set[str] = set()
 _LOCK = threading.Lock()
@@ -143,8 +162,8 @@ def ensure_schema(engine: Engine) -> None:
                 conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             elif current < SCHEMA_VERSION:
                 for version in range(current + 1, SCHEMA_VERSION + 1):
-                    for stmt in MIGRATIONS.get(version, []):
-                        conn.exec_driver_sql(stmt)
+                    for step in MIGRATIONS.get(version, []):
+                        _apply(conn, step)
                     logger.info("turing schema migrated to version %d", version)
                 conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
             elif current > SCHEMA_VERSION:

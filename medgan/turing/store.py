@@ -7,7 +7,6 @@ on (study, reader, case) and a unique idempotency key, so double clicks and retr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -16,11 +15,11 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import numpy as np
 from sqlalchemy import Connection, Engine, and_, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from medgan.turing import queries as Q
+from medgan.turing.codes import StudyError, hash_code, new_code, reader_rng
 from medgan.turing.schema import assignments, cases, ensure_schema, readers, studies, votes
 from medgan.turing.study_types import CaseRecord, Reader, ServedCase, StudyInfo, StudyOptions, VoteResult
 from medgan.turing.txn import insert_for, is_retryable, write_lock
@@ -29,23 +28,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 __all__ = ["Reader", "ServedCase", "StudyError", "StudyInfo", "TuringStore", "VoteResult", "hash_code", "new_code"]
 
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 VOTE_VALUES = ("real", "generated")
-
-
-class StudyError(ValueError):
-    """A request the study cannot accept (unknown study/token, closed study, bad vote)."""
-
-
-def hash_code(code: str) -> str:
-    """Normalised reader code → stored key (codes are random, 60 bits; stored hashed)."""
-    norm = "".join(ch for ch in code.upper() if ch.isalnum())
-    return "code:" + hashlib.sha256(norm.encode()).hexdigest()
-
-
-def new_code() -> str:
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
-    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
 class TuringStore:
@@ -95,8 +78,11 @@ class TuringStore:
         return opts
 
     # -- studies --------------------------------------------------------------------------------------------
-    def create_study(self, name: str, options: StudyOptions, records: list[CaseRecord], description: str = "") -> int:
-        """Insert a study and its rendered cases; returns the study id. Raises StudyError if the name exists."""
+    def create_study(self, name: str, options: StudyOptions, records: list[CaseRecord], description: str = "",
+                     secret: str | None = None, design: dict | None = None) -> int:
+        """Insert a study and its rendered cases (in the given order: case ids follow it); returns the study id.
+        ``secret`` (hex) is the study's randomness, ``design`` its JSON design record. Raises StudyError if the
+        name exists."""
         name = name.strip()
         if not name or len(name) > 200:
             raise StudyError("a study needs a name of 1 to 200 characters")
@@ -106,7 +92,8 @@ class TuringStore:
                 raise StudyError(f"a study named {name!r} already exists")
             sid = conn.execute(
                 studies.insert().values(name=name, status="open", options=json.dumps(options.to_dict()),
-                                        description=description, created_at=time.time())
+                                        description=description, created_at=time.time(), secret=secret,
+                                        design=json.dumps(design, default=str) if design is not None else None)
             ).inserted_primary_key[0]
             conn.execute(cases.insert(), [
                 {"study_id": sid, "case_key": r.case_key, "truth": r.truth, "source": r.source,
@@ -125,7 +112,12 @@ class TuringStore:
             raise StudyError(f"no study {name_or_id!r}")
         return StudyInfo(id=row["id"], name=row["name"], status=row["status"],
                          options=StudyOptions.from_dict(json.loads(row["options"])),
-                         description=row["description"], created_at=row["created_at"])
+                         description=row["description"], created_at=row["created_at"],
+                         design=json.loads(row["design"]) if row["design"] else None)
+
+    def _secret(self, conn: Connection, study_id: int) -> bytes | None:
+        row = conn.execute(select(studies.c.secret).where(studies.c.id == study_id)).first()
+        return bytes.fromhex(row[0]) if row and row[0] else None
 
     def list_studies(self) -> list[StudyInfo]:
         with self._read() as conn:
@@ -142,12 +134,15 @@ class TuringStore:
             .values(status=status, closed_at=time.time() if status == "closed" else None)))
 
     def case_table(self, study_id: int) -> list[dict]:
-        """Admin/analysis only: case id, key, truth, source, practice."""
+        """Admin/analysis only: case id, key, truth, source, practice, sha256, and ``case`` — the stable case id
+        within the study (C001, C002, … in the secret random order the cases were stored in; the same for every
+        reader)."""
         with self._read() as conn:
             rows = conn.execute(select(cases.c.id, cases.c.case_key, cases.c.truth, cases.c.source,
-                                       cases.c.source_ref, cases.c.practice)
+                                       cases.c.source_ref, cases.c.practice, cases.c.sha256)
                                 .where(cases.c.study_id == study_id).order_by(cases.c.id)).mappings().all()
-        return [dict(r) for r in rows]
+        width = max(3, len(str(len(rows))))
+        return [{**dict(r), "case": f"C{i + 1:0{width}d}"} for i, r in enumerate(rows)]
 
     def case_png(self, case_key: str) -> bytes:
         with self._read() as conn:
@@ -173,8 +168,7 @@ class TuringStore:
     def _assign(self, conn: Connection, study: StudyInfo, reader_id: int, reader_key: str) -> None:
         rows = conn.execute(select(cases.c.id, cases.c.practice).where(cases.c.study_id == study.id)
                             .order_by(cases.c.id)).all()
-        digest = int.from_bytes(hashlib.sha256(reader_key.encode()).digest()[:8], "big")
-        rng = np.random.default_rng([study.options.seed & 0xFFFFFFFF, digest])
+        rng = reader_rng(self._secret(conn, study.id), study.options.seed, reader_key)
         practice = [r[0] for r in rows if r[1]]
         main = [r[0] for r in rows if not r[1]]
         order = [practice[i] for i in rng.permutation(len(practice))] + [main[i] for i in rng.permutation(len(main))]
@@ -202,7 +196,8 @@ class TuringStore:
             row = conn.execute(select(readers).where(readers.c.id == reader_id)).mappings().first()
         if row is None:
             raise StudyError("unknown reader")
-        return Reader(id=row["id"], study_id=row["study_id"], label=row["label"], kind=row["kind"])
+        return Reader(id=row["id"], study_id=row["study_id"], label=row["label"], kind=row["kind"],
+                      locked_at=row["locked_at"])
 
     def reader_by_code(self, name_or_id: str | int, code: str) -> Reader:
         study = self.get_study(name_or_id)
@@ -221,8 +216,21 @@ class TuringStore:
             raise StudyError("this reader code is not valid (codes look like ABCD-EFGH-JKLM)")
         return self.reader(int(rid[0]))
 
+    def lock_reader(self, reader: Reader) -> Reader:
+        """Make a reader's answers final (every case answered first); afterwards votes and changes are refused."""
+        def run(conn: Connection) -> None:
+            if conn.execute(Q.REMAINING, {"rid": reader.id}).scalar_one():
+                raise StudyError("answer every case before locking your answers")
+            conn.execute(Q.MARK_LOCKED, {"rid": reader.id, "now": time.time()})
+
+        self._tx(run)
+        return self.reader(reader.id)
+
     def reader_score(self, reader: Reader) -> tuple[int, int]:
-        """(correct, scored) over the reader's non-practice, in-time votes (for the end screen)."""
+        """(correct, scored) over the reader's non-practice, in-time votes — only once the reader's answers are
+        locked (a score the reader could still change by revisiting would leak the truth case by case)."""
+        if self.reader(reader.id).locked_at is None:
+            raise StudyError("the score is shown only after the answers are locked")
         with self._read() as conn:
             rows = conn.execute(select(votes.c.vote, cases.c.truth).select_from(votes.join(cases))
                                 .where(and_(votes.c.reader_id == reader.id, cases.c.practice.is_(False),
@@ -311,6 +319,12 @@ class TuringStore:
                 raise StudyError("unknown case token for this reader")
             if a.status != "open":
                 raise StudyError("this study is closed and accepts no votes")
+            if a.locked_at is not None:  # a retry of a recorded vote is a duplicate; anything else is refused
+                old = conn.execute(Q.EXISTING_VOTE, {"rid": reader.id, "cid": a.case_id}).first()
+                if old is None or replace:
+                    raise StudyError("your answers are locked and can no longer be changed")
+                return VoteResult(accepted=False, time_ms=old.time_ms, timed_out=bool(old.timed_out),
+                                  practice_truth=None, finished=True)
             opts = self._options(a.options)
             if a.served_at is None:
                 raise StudyError("this case has not been shown yet")
@@ -332,6 +346,8 @@ class TuringStore:
             remaining = conn.execute(Q.REMAINING, {"rid": reader.id}).scalar_one()
             if remaining == 0:
                 conn.execute(Q.MARK_FINISHED, {"rid": reader.id, "now": now})
+                if not opts.allow_revisit:  # every answer was final when given
+                    conn.execute(Q.MARK_LOCKED, {"rid": reader.id, "now": now})
             return VoteResult(accepted=accepted, time_ms=time_ms, timed_out=timed_out,
                               practice_truth=a.truth if a.practice else None, finished=remaining == 0)
 
@@ -339,18 +355,24 @@ class TuringStore:
 
     # -- analysis input -------------------------------------------------------------------------------------
     def vote_rows(self, study_id: int, include_practice: bool = False) -> list[dict]:
-        """Admin only: one dict per vote with reader, case token, truth, source, vote, confidence, time."""
+        """Admin only: one dict per vote with reader, case (the study's case id), case token (per reader), truth,
+        source, vote, confidence, time."""
         j = votes.join(readers, readers.c.id == votes.c.reader_id).join(cases, cases.c.id == votes.c.case_id) \
             .join(assignments, and_(assignments.c.reader_id == votes.c.reader_id,
                                     assignments.c.case_id == votes.c.case_id))
         q = (select(readers.c.label.label("reader"), assignments.c.token.label("case_token"),
                     cases.c.case_key, cases.c.truth, cases.c.source, cases.c.practice, votes.c.vote,
-                    votes.c.confidence, votes.c.time_ms, votes.c.timed_out, votes.c.created_at)
+                    votes.c.confidence, votes.c.time_ms, votes.c.timed_out, votes.c.created_at,
+                    votes.c.updated_at)
              .select_from(j).where(votes.c.study_id == study_id).order_by(votes.c.id))
         if not include_practice:
             q = q.where(cases.c.practice.is_(False))
         with self._read() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            rows = [dict(r) for r in conn.execute(q).mappings()]
+        case_ids = {c["case_key"]: c["case"] for c in self.case_table(study_id)}
+        for r in rows:
+            r["case"] = case_ids[r["case_key"]]
+        return rows
 
     def reader_table(self, study_id: int) -> list[dict]:
         """Admin only: readers with progress."""

@@ -1,6 +1,10 @@
-"""Study design: image sources (real and generated), seeded case selection, canonical rendering, creation.
+"""Study design: image sources (real and generated), case selection, matched rendering, creation.
 
 Generated images are produced here, once, when the study is created (never on request, so timing cannot leak).
+All of a study's randomness (generator noise, case selection, case order, reader orders) comes from a per-study
+secret drawn with :mod:`secrets` and kept server-side; the design records only its SHA-256 (a commitment the admin
+can check the secret against later). No public endpoint can reproduce a generated case: ``/generate`` takes a
+public seed, and the study's noise seeds are 63-bit values derived from the secret.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medgan.turing.render import generator_output_to_unit, render_case
+from medgan.turing.presentation import present_pixels
+from medgan.turing.render import CANONICAL_SIZE, encode_png, generator_output_to_unit
 from medgan.turing.store import StudyInfo, TuringStore
 from medgan.turing.study_types import CaseRecord, StudyOptions
 
@@ -33,6 +38,7 @@ class ImageSource:
     truth: str
     images: np.ndarray
     refs: tuple[str, ...]
+    note: str = ""  # what the set is (recorded in the study design)
 
     def __post_init__(self) -> None:
         if self.truth not in ("real", "generated"):
@@ -58,6 +64,28 @@ EMBEDDED_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
+EMBEDDED_NOTES = {
+    "embedded-test": "embedded MNI152 2009c T1 template (one brain), test split",
+    "embedded-heldout": "embedded MNI152 2009c T1 template (one brain), val + test splits (no training slices)",
+    "embedded-all": "embedded MNI152 2009c T1 template (one brain), all splits INCLUDING training slices",
+}
+
+
+def default_real_set(checkpoints: list[str]) -> str:
+    """The embedded set that holds no slice used to train the named checkpoints (their cards name the split):
+    val + test when every card says it trained on the train split, the test split alone otherwise."""
+    from medgan.inference import list_cards
+
+    cards = {}
+    for c in list_cards():
+        get = c.get if isinstance(c, dict) else (lambda k, d=None, c=c: getattr(c, k, d))
+        cards[get("name")] = str(get("dataset") or "")
+    datasets = [cards.get(name, "") for name in checkpoints]
+    if datasets and all("train split" in d for d in datasets):
+        return "embedded-heldout"
+    return "embedded-test"
+
+
 def embedded_real(name: str = "embedded-test") -> ImageSource:
     """Embedded brain slices (medgan.data.load_brain): "embedded-test" (the test split), "embedded-heldout"
     (val + test) or "embedded-all" (every slice, training slices included)."""
@@ -70,7 +98,8 @@ def embedded_real(name: str = "embedded-test") -> ImageSource:
         data = load_brain(split)
         images.append(data.images)
         refs += [f"{split} slice z={int(z)}" for z in data.slice_index]
-    return ImageSource(name=name, truth="real", images=np.concatenate(images), refs=tuple(refs))
+    return ImageSource(name=name, truth="real", images=np.concatenate(images), refs=tuple(refs),
+                       note=EMBEDDED_NOTES[name])
 
 
 def _read_image_file(path: Path) -> list[np.ndarray]:
@@ -113,7 +142,8 @@ def files_real(paths: list[str | Path], name: str = "uploaded") -> ImageSource:
     from medgan.turing.render import canonical_pixels
 
     stack = np.stack([canonical_pixels(im).astype(np.float32) / 255.0 for im in images])
-    return ImageSource(name=name, truth="real", images=stack, refs=tuple(refs))
+    return ImageSource(name=name, truth="real", images=stack, refs=tuple(refs),
+                       note=f"{len(stack)} images from {len(paths)} uploaded file(s)")
 
 
 def folder_real(folder: str | Path) -> ImageSource:
@@ -139,7 +169,7 @@ def checkpoint_source(name: str, n: int, seed: int, device: str = "cpu") -> Imag
     card = loaded.card
     get = card.get if isinstance(card, dict) else (lambda k, d=None: getattr(card, k, d))
     task = get("task")
-    gen = torch.Generator().manual_seed(int(seed) & 0x7FFFFFFF)
+    gen = torch.Generator().manual_seed(int(seed) & 0x7FFF_FFFF_FFFF_FFFF)
     outs: list[np.ndarray] = []
     refs: list[str] = []
     with torch.no_grad():
@@ -158,21 +188,35 @@ def checkpoint_source(name: str, n: int, seed: int, device: str = "cpu") -> Imag
             data = load_brain("test")
             idx = np.random.default_rng(seed).choice(len(data), size=n, replace=n > len(data))
             for j, i in enumerate(idx):
-                outs.append(synthesize(data.labels[i], name, seed=int(seed) + j).output)
+                outs.append(synthesize(data.labels[i], name, seed=(int(seed) + j) & 0x7FFF_FFFF_FFFF_FFFF).output)
                 refs.append(f"{name} from test labels z={int(data.slice_index[i])} #{j}")
         else:
             raise ValueError(f"checkpoint {name!r} has task {task!r}; Turing studies use generation or synthesis")
-    return ImageSource(name=name, truth="generated", images=np.stack(outs).astype(np.float32), refs=tuple(refs))
+    return ImageSource(name=name, truth="generated", images=np.stack(outs).astype(np.float32), refs=tuple(refs),
+                       note=f"checkpoint {name} ({task}, {get('image_size')} px)")
 
 
 def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-def design_cases(options: StudyOptions, real: list[ImageSource], generated: list[ImageSource]) -> list[CaseRecord]:
-    """Seeded selection + rendering. Returns scored cases then practice cases (order in the DB carries nothing)."""
+def secret_seed(secret: bytes, label: str) -> int:
+    """A 63-bit seed derived from the study secret for one purpose (``label``)."""
+    return int.from_bytes(hashlib.sha256(secret + b"/" + label.encode()).digest()[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def native_size(generated: list[ImageSource]) -> int | None:
+    """The generators' native resolution (the smallest side among the generated sources)."""
+    return min((max(src.images.shape[1:]) for src in generated), default=None)
+
+
+def design_cases(options: StudyOptions, real: list[ImageSource], generated: list[ImageSource],
+                 secret: bytes | None = None, native: int | None = None) -> list[CaseRecord]:
+    """Selection (from the study secret) + matched rendering. Returns the cases in a secret random order, so the
+    order in the database, and the case ids derived from it, carry nothing about the truth."""
     options.validate()
-    rng = np.random.default_rng(options.seed)
+    rng = np.random.default_rng(secret_seed(secret, "select") if secret is not None else options.seed)
+    native = native or native_size(generated) or CANONICAL_SIZE
     n_real = int(round(options.n_cases * options.real_fraction))
     n_gen = options.n_cases - n_real
     p_real = options.n_practice // 2
@@ -201,21 +245,41 @@ def design_cases(options: StudyOptions, real: list[ImageSource], generated: list
         prac = [rest[int(j)] for j in rng.choice(len(rest), size=n_prac, replace=False)] if n_prac else []
         picks += [(s, i, False) for s, i in chosen] + [(s, i, True) for s, i in prac]
     records = []
-    for src, i, practice in picks:
-        png = render_case(src.images[i])
+    for j in rng.permutation(len(picks)):
+        src, i, practice = picks[int(j)]
+        png = encode_png(present_pixels(src.images[i], native))
         records.append(CaseRecord(case_key=secrets.token_hex(16), truth=src.truth, source=src.name,
                                   source_ref=src.refs[i], practice=practice,
                                   sha256=hashlib.sha256(png).hexdigest(), png=png))
     return records
 
 
+def _decode(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im.convert("L"))
+
+
 def create_study(name: str, options: StudyOptions | None = None, real: list[ImageSource] | ImageSource | None = None,
                  generated: list[ImageSource | str] | None = None, store: TuringStore | None = None,
-                 description: str = "") -> StudyInfo:
-    """Create a study. ``generated`` items are ImageSources or checkpoint names (images made now, in advance)."""
+                 description: str = "", secret: bytes | None = None, on_separable: str = "warn") -> StudyInfo:
+    """Create a study. ``generated`` items are ImageSources or checkpoint names (images made now, in advance).
+
+    ``secret``: the study's randomness (default: 32 fresh bytes from :mod:`secrets`; pass one only in tests).
+    ``on_separable``: "warn" records and logs a failed presentation check, "refuse" raises ValueError naming the
+    image statistic that separates real from generated cases.
+    """
+    from medgan.turing.presentation import check_message, separability_check
+
+    if on_separable not in ("warn", "refuse"):
+        raise ValueError("on_separable must be 'warn' or 'refuse'")
     options = options or StudyOptions()
     options.validate()
     store = store or TuringStore()
+    secret = secret if secret is not None else secrets.token_bytes(32)
     real_list = [real] if isinstance(real, ImageSource) else list(real or [])
     gen_items = list(generated or [])
     n_gen = options.n_cases - int(round(options.n_cases * options.real_fraction))
@@ -227,10 +291,31 @@ def create_study(name: str, options: StudyOptions | None = None, real: list[Imag
     gen_sources: list[ImageSource] = []
     for k, (item, count) in enumerate(zip(gen_items, counts)):
         if isinstance(item, str):
-            gen_sources.append(checkpoint_source(item, max(count, 1), seed=options.seed * 1000 + k))
+            gen_sources.append(checkpoint_source(item, max(count, 1), seed=secret_seed(secret, f"noise/{k}/{item}")))
         else:
             gen_sources.append(item)
-    records = design_cases(options, real_list, gen_sources)
-    sid = store.create_study(name, options, records, description=description)
+    native = native_size(gen_sources) or CANONICAL_SIZE
+    records = design_cases(options, real_list, gen_sources, secret=secret, native=native)
+    check = separability_check([_decode(r.png) for r in records if r.truth == "real"],
+                               [_decode(r.png) for r in records if r.truth == "generated"])
+    message = check_message(check)
+    if check["fired"]:
+        if on_separable == "refuse":
+            raise ValueError(message + " Study not created: match the real and generated images (resolution, "
+                             "window, source) or create it anyway with the separable-design override.")
+        logger.warning("study %r: %s", name, message)
+    design = {
+        "seed_commitment_sha256": hashlib.sha256(secret).hexdigest(),
+        "randomness": "secrets.token_bytes(32) per study, kept server-side; noise, selection and orders derive "
+                      "from it (SHA-256 of secret + purpose)",
+        "generated_sources": [{"name": g.name, "note": g.note, "images": int(len(g.images))} for g in gen_sources],
+        "real_sources": [{"name": r.name, "note": r.note, "images": int(len(r.images))} for r in real_list],
+        "presentation": {"native_size": int(native), "display_size": CANONICAL_SIZE, "window": [0.0, 1.0],
+                         "resampling": "Lanczos (antialiased) to native size, 8-bit quantisation, Lanczos to "
+                                       "display size; the same for every case",
+                         "check": check, "check_message": message},
+        "options": options.to_dict(),
+    }
+    sid = store.create_study(name, options, records, description=description, secret=secret.hex(), design=design)
     logger.info("created Turing study %r: %d cases (%d practice)", name, len(records), options.n_practice)
     return store.get_study(sid)

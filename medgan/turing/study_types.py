@@ -63,6 +63,7 @@ class StudyInfo:
     options: StudyOptions
     description: str
     created_at: float
+    design: dict | None = None  # seed commitment, sources, presentation check (admin only)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Reader:
     study_id: int
     label: str
     kind: str
+    locked_at: float | None = None  # answers final: no more changes, the score may be shown
 
 
 @dataclass(frozen=True)

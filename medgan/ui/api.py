@@ -3,7 +3,8 @@
 Each takes files (DICOM / NIfTI / PNG / JPEG / TIFF; volumes use their middle slice unless ``slice_index`` ≥ 0)
 and returns a PNG (8-bit grey image, or for /segment the label map with pixel value = class) plus the metrics
 as JSON, with ``in_domain`` / ``domain_score`` (≤ 1 passes) and, out of domain, ``domain_warning``
-(medgan.domain): out-of-domain inputs still run. The components live in a hidden column; only these five events are public.
+(medgan.domain): out-of-domain inputs still run. The components live in a hidden column; only these five
+events are public.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import gradio as gr
 import numpy as np
 
 from medgan import tasks
+from medgan.data.corruptions import square_hole
 from medgan.defaults import DEFAULT_MODELS
+from medgan.domain import check, normalise
+from medgan.io import read_scan
 from medgan.ui.common import UserError, friendly, to_uint8
 from medgan.ui.run_panel import out_dir
 
 logger = logging.getLogger(__name__)
-
 
 
 def _path(f: Any) -> str | None:
@@ -39,9 +42,6 @@ def read_image(f: Any, slice_index: int = -1) -> np.ndarray:
 def read_image_scan(f: Any, slice_index: int = -1) -> tuple[np.ndarray, Any]:
     """(slice, scan): the slice normalised by :func:`medgan.domain.normalise` (the one input normalisation:
     MR-like scans 0.5–99.5 percentiles of the non-zero voxels, CT the soft-tissue window) and the Scan."""
-    from medgan.domain import normalise
-    from medgan.io import read_scan
-
     path = _path(f)
     if not path:
         raise UserError("an image file is required")
@@ -57,14 +57,11 @@ def _domain(img: np.ndarray | None, scan: Any, model: str) -> dict[str, Any]:
     """in_domain / domain_score (/ domain_warning) for the metrics JSON (None when there is no input image)."""
     if img is None:
         return {"in_domain": None, "domain_score": None}
-    from medgan.domain import check
-
     return check(img, model, scan).api()
 
 
 def read_labels(f: Any, slice_index: int = -1) -> np.ndarray:
     """A label-map file → uint8 (H, W): a PNG whose pixel values are classes, or a NIfTI / DICOM SEG volume."""
-    from medgan.io import read_scan
 
     path = _path(f)
     if not path:
@@ -83,7 +80,6 @@ def read_labels(f: Any, slice_index: int = -1) -> np.ndarray:
 
 def read_mask(f: Any, shape: tuple[int, int]) -> np.ndarray:
     """A region file (any non-zero pixel = to fill) or, when absent, a centred square hole (50 px at 256)."""
-    from medgan.data.corruptions import square_hole
 
     if _path(f) is None:
         return square_hole(shape, center=(shape[0] // 2, shape[1] // 2))

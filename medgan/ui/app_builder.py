@@ -17,6 +17,8 @@ from typing import Any
 
 import gradio as gr
 
+from medgan.paths import medgan_home
+from medgan.ui.api import build_api
 from medgan.ui.theme import CSS, theme
 
 logger = logging.getLogger(__name__)
@@ -33,7 +35,6 @@ DELETE_CACHE = (3600, 3600)  # every hour, files older than an hour
 
 def configure_temp_dir() -> Path:
     """Point Gradio's upload/cache folder at a private folder under MEDGAN_HOME (before Blocks are built)."""
-    from medgan.db import medgan_home
 
     tmp = Path(os.environ.get("GRADIO_TEMP_DIR") or medgan_home() / "gradio-tmp")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -79,7 +80,6 @@ def build_demo(tabs: list[tuple[str, str, str]] | None = None) -> gr.Blocks:
     """The whole app (not launched): header, one tab per entry of ``tabs`` (default TABS), the task API."""
     configure_temp_dir()
     prepare_embedded_data()
-    from medgan.ui.api import build_api
 
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE, fill_width=True) as demo:
         gr.HTML("<div class='mg-header'><span class='mg-logo'>medgan</span> studio"

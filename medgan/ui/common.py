@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from medgan.data.brain import CLASS_NAMES
+
 logger = logging.getLogger(__name__)
 
 # One fixed colour per label class (index = label value). 0 = background (transparent on the label layer).
@@ -26,7 +28,7 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 )
 REGION_COLOUR = (255, 255, 255)  # the white brush marks the inpainting region
 LABEL_ALPHA = 110
-DEFAULT_CLASSES: tuple[str, ...] = ("background", "CSF", "grey matter", "white matter")
+DEFAULT_CLASSES: tuple[str, ...] = CLASS_NAMES
 
 
 def hex_colour(c: tuple[int, int, int]) -> str:

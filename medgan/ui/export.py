@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from medgan.io import write_dicom, write_nifti, write_png
 from medgan.ui.common import Session, UserError, friendly
 from medgan.ui.run_panel import out_dir
 
@@ -53,8 +54,6 @@ def _units(vol: np.ndarray, r: dict[str, Any], is_labels: bool) -> np.ndarray:
 
 @friendly("export the PNG")
 def on_export_png(s: Session) -> list[str]:
-    from medgan.io import write_png
-
     r = _need_result(s)
     d = out_dir()
     paths = []
@@ -72,8 +71,6 @@ def on_export_png(s: Session) -> list[str]:
 
 @friendly("export the NIfTI file")
 def on_export_nifti(s: Session) -> list[str]:
-    from medgan.io import write_nifti
-
     r = _need_result(s)
     if r["task"] == "generation" or s.scan is None:
         raise UserError("generated samples have no source geometry; export them as PNG")
@@ -85,8 +82,6 @@ def on_export_nifti(s: Session) -> list[str]:
 
 @friendly("export the DICOM file")
 def on_export_dicom(s: Session) -> list[str]:
-    from medgan.io import write_dicom
-
     r = _need_result(s)
     if r["task"] == "generation" or s.scan is None:
         raise UserError("generated samples have no source geometry; export them as PNG")

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from medgan.io import CT_PRESETS, auto_window, take_slice, window
+from medgan.data import brain_scan
+from medgan.io import CT_PRESETS, auto_window, read_scan, take_slice, window
 
 __all__ = ["window"]  # re-exported for the handlers
 
@@ -28,7 +29,6 @@ SCAN_SUFFIXES = [".dcm", ".dicom", ".ima", ".nii", ".gz", ".zip", ".png", ".jpg"
 
 def read_upload(files: Any) -> Any:
     """Uploaded path(s) → Scan. One file (DICOM, NIfTI, PNG/JPEG/TIFF, zip of a series) or several DICOM files."""
-    from medgan.io import read_scan
 
     if files is None or (isinstance(files, list) and not files):
         raise ValueError("no file was uploaded")
@@ -53,15 +53,12 @@ def example_loaders() -> dict[str, Callable[[], Any]]:
 @functools.lru_cache(maxsize=1)
 def _embedded() -> Any:
     """The embedded brain scan, read once and shared by every session (never modified in place)."""
-    from medgan.data import brain_scan
 
     return brain_scan()
 
 
 def _reader(path: Path) -> Callable[[], Any]:
     def load() -> Any:
-        from medgan.io import read_scan
-
         return read_scan(str(path))
 
     return load

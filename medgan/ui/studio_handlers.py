@@ -8,9 +8,12 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from medgan import tasks
+from medgan.io import write_nifti
 from medgan.ui import annotate as A
 from medgan.ui import load_view as LV
 from medgan.ui.common import DEFAULT_CLASSES, Session, UserError, friendly, legend_html
+from medgan.ui.run_panel import out_dir
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +144,6 @@ def on_preset(s: Session, preset: str) -> tuple:
 def on_auto_labels(s: Session, level: float, width: float, editor: dict | None) -> tuple:
     """Segment the current slice with the bundled U-Net and put the result on the label layer."""
     need_scan(s)
-    from medgan import tasks
 
     region = commit_editor(s, editor)
     seg = tasks.segmenter()
@@ -205,8 +207,6 @@ def on_label_file(path: str | None, s: Session, level: float, width: float, edit
 @friendly("save the label map")
 def on_save_labels(s: Session, editor: dict | None) -> tuple:
     """The current slice's labels as PNG (pixel value = class) and the whole label volume as NIfTI."""
-    from medgan.io import write_nifti
-    from medgan.ui.run_panel import out_dir
 
     need_scan(s)
     commit_editor(s, editor)

@@ -19,8 +19,9 @@ from typing import Any
 import gradio as gr
 
 from medgan.jobs import view
-from medgan.jobs.data import DataChoiceError, prepare_data, server_root
+from medgan.jobs.data import DataChoiceError, prepare_data, server_folders, server_root
 from medgan.jobs.progress import Progress, read_progress
+from medgan.jobs.publish import checkpoints_dir
 from medgan.jobs.runner import log_tail
 from medgan.jobs.scheduler import get_scheduler, gpu_name
 from medgan.jobs.spec import CPU_SCALE, DEGRADATIONS, GPU_SCALE, TASKS, JobSpec, seed_hyper, task_archs
@@ -188,7 +189,6 @@ def download_model(job_id: str | None) -> list[str] | None:
     if job is None or not job.published:
         gr.Warning("This job has no published model yet (it appears when the job finishes).")
         return None
-    from medgan.jobs.publish import checkpoints_dir
 
     src = checkpoints_dir()
     dest = Path(os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir()) / "medgan-downloads" / uuid.uuid4().hex
@@ -346,6 +346,4 @@ def build_train_tab() -> None:
 
 
 def _server_choices() -> list[str]:
-    from medgan.jobs.data import server_folders
-
     return server_folders()

@@ -1,7 +1,9 @@
 """The "Turing test" tab: blinded reader sessions and the study admin (create, codes, close/reopen, results).
 
 Reader events are public API endpoints (``/turing_start``, ``/turing_vote_real``, ``/turing_vote_generated``,
-``/turing_previous``) whose responses hold only the case image, an opaque token and progress text. Admin events
+``/turing_previous``, ``/turing_lock``) whose responses hold only the case image, an opaque token and progress
+text. Window/level and zoom are applied in the browser, the same to every case (an SVG filter and a CSS variable),
+so they need no server round trip and carry nothing about the truth. Admin events
 are private (``api_visibility="private"``) and also check the server-side admin flag on every call.
 """
 
@@ -49,12 +51,15 @@ def _checkpoint_choices() -> list[str]:
 
 def _reader_outputs(state: dict | None, view: ReaderView) -> tuple:
     return (state, view.image_html, view.token, view.position, view.progress, view.message,
-            gr.Radio(value=None), gr.Column(visible=not view.finished), gr.Button(visible=view.revisit))
+            gr.Radio(value=None, visible=not view.finished), gr.Column(visible=not view.finished or view.revisit),
+            gr.Button(visible=view.revisit), gr.Button(visible=view.can_lock),
+            gr.Row(visible=not view.finished), gr.Button(visible=not view.finished),
+            gr.Button(visible=not view.finished))
 
 
 def _reader_error(state: dict | None, message: str) -> tuple:
     return (state, gr.HTML(), gr.Textbox(), gr.Number(), gr.Markdown(), f"⚠️ {message}", gr.Radio(),
-            gr.Column(), gr.Button())
+            gr.Column(), gr.Button(), gr.Button(), gr.Row(), gr.Button(), gr.Button())
 
 
 def _resolve_reader(state: dict | None):  # noqa: ANN202
@@ -118,6 +123,30 @@ def reader_previous(position: float | None, state: dict | None) -> tuple:
         return _reader_error(state, str(exc))
 
 
+def reader_lock(state: dict | None) -> tuple:
+    """Make the reader's answers final (then the end screen, with the score when the study shows it)."""
+    try:
+        reader = _resolve_reader(state)
+        return _reader_outputs(state, service.lock(service.get_store(), reader))
+    except StudyError as exc:
+        return _reader_error(state, str(exc))
+
+
+# One SVG filter for every case: a linear transfer (slope 1/width, intercept 0.5 - level/width) on the displayed
+# grey values, i.e. the window [level - width/2, level + width/2] mapped to black…white.
+VIEW_FILTER = ('<svg width="0" height="0" style="position:absolute" aria-hidden="true"><filter id="turing-wl" '
+               'color-interpolation-filters="sRGB"><feComponentTransfer>'
+               '<feFuncR type="linear" slope="1" intercept="0"/><feFuncG type="linear" slope="1" intercept="0"/>'
+               '<feFuncB type="linear" slope="1" intercept="0"/></feComponentTransfer></filter></svg>')
+VIEW_JS = """(level, width, zoom) => {
+  const w = Math.max(Number(width) || 1, 0.01), l = Number(level), z = Math.max(Number(zoom) || 1, 1);
+  document.querySelectorAll('#turing-wl feFuncR, #turing-wl feFuncG, #turing-wl feFuncB').forEach((f) => {
+    f.setAttribute('slope', String(1 / w)); f.setAttribute('intercept', String(0.5 - l / w)); });
+  document.documentElement.style.setProperty('--turing-zoom', String(z));
+  return [level, width, zoom];
+}"""
+
+
 def _build_reader() -> None:
     gr.Markdown("### Reader\nEach image is either a real MRI slice or a generated one. Answer for every case; "
                 "answers are saved at once and you can come back later with the same code.")
@@ -128,22 +157,34 @@ def _build_reader() -> None:
         code = gr.Textbox(label="Reader code", placeholder="ABCD-EFGH-JKLM", scale=2, elem_id="turing-code")
         start = gr.Button("Start / resume", variant="primary", scale=1, elem_id="turing-start")
     progress = gr.Markdown(elem_id="turing-progress")
+    gr.HTML(VIEW_FILTER, elem_id="turing-view-filter")
+    with gr.Row(visible=False) as view_row:
+        level = gr.Slider(0.0, 1.0, 0.5, step=0.01, label="Level (window centre)", elem_id="turing-level")
+        width = gr.Slider(0.05, 1.0, 1.0, step=0.01, label="Window width", elem_id="turing-width")
+        zoom = gr.Slider(1.0, 4.0, 1.0, step=0.25, label="Zoom", elem_id="turing-zoom")
+        reset = gr.Button("Reset view", scale=0, elem_id="turing-view-reset")
     case_html = gr.HTML(elem_id="turing-case")
     token = gr.Textbox(visible="hidden", label="case token")
     position = gr.Number(visible="hidden", label="position")
     with gr.Column(visible=False) as controls:
         confidence = gr.Radio([1, 2, 3, 4, 5], label="Confidence (1 = guess, 5 = certain)", elem_id="turing-confidence")
         with gr.Row():
-            prev_btn = gr.Button("◀ Previous", visible=False)
+            prev_btn = gr.Button("◀ Previous", visible=False, elem_id="turing-previous")
             real_btn = gr.Button("Real", variant="primary", elem_id="turing-real")
             gen_btn = gr.Button("Generated", variant="primary", elem_id="turing-generated")
+        lock_btn = gr.Button("Lock my answers", visible=False, variant="stop", elem_id="turing-lock")
     message = gr.Markdown(elem_id="turing-message")
-    outs = [state, case_html, token, position, progress, message, confidence, controls, prev_btn]
+    outs = [state, case_html, token, position, progress, message, confidence, controls, prev_btn, lock_btn,
+            view_row, real_btn, gen_btn]
+    for slider in (level, width, zoom):
+        slider.input(None, [level, width, zoom], [level, width, zoom], js=VIEW_JS)
+    reset.click(None, None, [level, width, zoom], js=f"() => ({VIEW_JS})(0.5, 1, 1)")
     common = {"concurrency_limit": READER_LIMIT, "concurrency_id": "turing_reader"}
     start.click(reader_start, [study_dd, code], outs, api_name="turing_start", **common)
     real_btn.click(vote_real, [token, confidence, state], outs, api_name="turing_vote_real", **common)
     gen_btn.click(vote_generated, [token, confidence, state], outs, api_name="turing_vote_generated", **common)
     prev_btn.click(reader_previous, [position, state], outs, api_name="turing_previous", **common)
+    lock_btn.click(reader_lock, [state], outs, api_name="turing_lock", **common)
 
 
 def build_turing_tab() -> None:

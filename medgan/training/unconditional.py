@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from medgan.data.brain import NUM_CLASSES, load_brain
 from medgan.losses import feature_matching, get_loss, gradient_penalty
 from medgan.models.dcgan import to_discriminator_input
 from medgan.training.diffaugment import diff_augment
@@ -122,7 +123,6 @@ def to_generation_tensor(images: Tensor, labels: Tensor, size: int, num_classes:
 
 def load_generation_data(split: str = "train", size: int = 64) -> Tensor:
     """The embedded brain split as ``(N, 5, size, size)`` generation targets."""
-    from medgan.data.brain import NUM_CLASSES, load_brain
 
     s = load_brain(split)
     return to_generation_tensor(torch.from_numpy(s.images), torch.from_numpy(s.labels), size, NUM_CLASSES)

@@ -1,6 +1,6 @@
-"""One small step function per family. A step takes a :class:`StepContext` and a batch (see
-:mod:`medgan.training.data`) and returns its losses as floats. ``STEPS`` maps family names to step functions;
-the generation family registers its own step here.
+"""The conditional families' steps (their registry: :mod:`medgan.training.families`). A step takes a
+:class:`medgan.training.context.StepContext` and a batch (see :mod:`medgan.training.data`) and returns its
+losses as floats.
 
 Families: "adversarial" (Pix2Pix: conditional GAN + L1 λ·100, or CE + Dice λ·10 for segmentation), "spade"
 (the same with the multi-scale discriminator's feature-matching loss), "wgangp" (n_critic critic updates with
@@ -9,48 +9,18 @@ gradient penalty, then the generator with Wasserstein + L1), "supervised" (plain
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from medgan import losses
+from medgan.tasks.specs import get_spec
 from medgan.training.config import TrainConfig
+from medgan.training.context import StepContext, set_requires_grad
 
 
 def _f(t: Tensor | float) -> float:
     return float(t.detach()) if isinstance(t, Tensor) else float(t)
-
-
-@dataclass
-class StepContext:
-    """What a step function may touch. Under data parallelism ``generator`` and ``discriminator`` are
-    DistributedDataParallel wrappers (gradients are averaged over the ranks inside ``backward``); a module whose
-    loss term must not reach its parameters is frozen with :func:`set_requires_grad` rather than left to collect
-    unused gradients. ``shared_rng`` draws random decisions every rank must share (seeded per step without the
-    rank; None in one process, where the global generator is used)."""
-
-    generator: nn.Module
-    discriminator: nn.Module | None
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer | None
-    cfg: TrainConfig
-    device: torch.device
-    shared_rng: torch.Generator | None = None
-    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-    extra: dict = field(default_factory=dict)
-
-
-StepFn = Callable[[StepContext, dict[str, Tensor]], dict[str, float]]
-
-
-def set_requires_grad(module: nn.Module | None, flag: bool) -> None:
-    if module is not None:
-        for p in module.parameters():
-            p.requires_grad_(flag)
 
 
 def _split_logits_feats(out: Tensor | list) -> tuple[list[Tensor], list[list[Tensor]]]:
@@ -70,10 +40,7 @@ def _generator_view(cfg: TrainConfig, raw: Tensor, batch: dict[str, Tensor]) -> 
     for inpainting, the image otherwise."""
     if cfg.task == "segmentation":
         return torch.softmax(raw.float(), dim=1)
-    if cfg.task == "inpainting":
-        m = batch["mask"]
-        return batch["target"] * (1 - m) + raw * m
-    return raw
+    return get_spec(cfg.task).composite(raw, batch)
 
 
 def _reconstruction(cfg: TrainConfig, raw: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
@@ -173,23 +140,3 @@ def supervised_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, flo
     loss.backward()
     ctx.opt_g.step()
     return {"ce": _f(ce), "dice_loss": _f(dice), "g": _f(loss)}
-
-
-STEPS: dict[str, StepFn] = {
-    "adversarial": adversarial_step,
-    "spade": adversarial_step,
-    "wgangp": wgangp_step,
-    "supervised": supervised_step,
-}
-
-
-def get_step(family: str) -> StepFn:
-    """The step function of ``family``; ValueError listing valid families otherwise."""
-    if family == "generation" and "generation" not in STEPS:
-        from medgan.training.family_generation import generation_step
-
-        STEPS["generation"] = generation_step
-    try:
-        return STEPS[family]
-    except KeyError:
-        raise ValueError(f"unknown training family {family!r}; valid: {', '.join(sorted(STEPS))}") from None

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from medgan import tasks
+from medgan.domain import normalise
+from medgan.tasks import core as tasks
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ def unit_volume(scan: Any) -> np.ndarray:
         vol = vol[None]
     if getattr(scan, "source_format", "") == "embedded" or (vol.min() >= 0 and vol.max() <= 1):
         return np.clip(vol, 0, 1)
-    from medgan.domain import normalise
-
     return normalise(scan if hasattr(scan, "modality") else vol)
 
 

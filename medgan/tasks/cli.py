@@ -22,7 +22,19 @@ from typing import Any
 
 import numpy as np
 
+from medgan import tasks
+from medgan.data import brain_scan
 from medgan.defaults import DEFAULT_MODELS
+from medgan.io import (
+    CT_PRESETS,
+    ScanError,
+    read_scan,
+    window,
+    write_dicom,
+    write_nifti,
+    write_png,
+)
+from medgan.tasks.volume import VolumeResult
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _window(scan: Any, spec: str | None) -> tuple[float, float]:
-    from medgan.io import CT_PRESETS
-
     if spec is None:  # the models' input normalisation (medgan.domain)
         from medgan.domain import scan_window
 
@@ -69,7 +79,6 @@ def _window(scan: Any, spec: str | None) -> tuple[float, float]:
 def _label_volume(path: str | None, scan: Any) -> np.ndarray | None:
     if path is None:
         return None if scan.labels is None else np.asarray(scan.labels)
-    from medgan.io import read_scan
 
     lab = read_scan(path)
     vol = lab.labels if lab.labels is not None else lab.volume
@@ -100,9 +109,6 @@ def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def run(args: argparse.Namespace) -> Path:
     """Run the task; returns the output folder."""
-    from medgan import tasks
-    from medgan.io import write_dicom, write_nifti, write_png
-    from medgan.task_volume import VolumeResult
 
     formats = {f.strip().lower() for f in args.format.split(",") if f.strip()}
     if not formats <= set(FORMATS):
@@ -122,8 +128,6 @@ def run(args: argparse.Namespace) -> Path:
         _write_metrics(out / "metrics.csv", rows)
         return out
 
-    from medgan.data import brain_scan
-    from medgan.io import read_scan, window
 
     scan = read_scan(args.input) if args.input else brain_scan()
     level, width = _window(scan, args.window)
@@ -194,8 +198,6 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from medgan.io import ScanError
-
     try:
         out = run(args)
     except (ValueError, ScanError, FileNotFoundError) as exc:

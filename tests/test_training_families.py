@@ -9,9 +9,10 @@ import torch
 
 from medgan.models.registry import build_discriminator, build_generator
 from medgan.training.config import DataConfig
+from medgan.training.context import StepContext
 from medgan.training.data import BatchSampler, augment_pair, load_slices
+from medgan.training.families import get_step
 from medgan.training.presets import PRESETS, make_config
-from medgan.training.steps import StepContext, get_step
 
 torch.set_num_threads(1)  # the CI machine is shared; one thread avoids oversubscription stalls
 

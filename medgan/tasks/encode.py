@@ -1,0 +1,265 @@
+"""Each task's encode / decode of one slice, without loading any model: ``prepare_<task>(..., card)`` returns a
+:class:`Job` whose ``x`` is the model input ``(1, C, S, S)`` and whose ``finish(y)`` maps the model output back
+to the slice (a :class:`TaskResult`). Slices are any size ``(H, W)``: images float32 in ``[0, 1]``, label maps
+integer with ``0 = background``, region masks boolean (True = missing); the slice is padded to a square and
+resized to the card's ``image_size`` and mapped back afterwards (labels nearest-neighbour)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from medgan.data import corruptions
+from medgan.io import FitInfo, fit_to_square, unfit
+from medgan.metrics.image import finite_psnr, psnr, ssim
+from medgan.metrics.segmentation import dice_per_class, iou_per_class
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskResult:
+    """output: float32 (H, W) in [0, 1]; labels: uint8 (H, W) or None; input_display: float32 (H, W) in [0, 1]
+    (what the model saw: labels scaled to [0, 1], the image with the hole blanked, the degraded image);
+    metrics: flat name → value."""
+
+    output: np.ndarray
+    labels: np.ndarray | None = None
+    input_display: np.ndarray | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def card_value(card: Any, key: str, default: Any = None) -> Any:
+    """A model card field (cards may be dataclasses or plain dicts)."""
+    if isinstance(card, dict):
+        return card.get(key, default)
+    return getattr(card, key, default)
+
+
+def fit_slice(x: np.ndarray, size: int, labels: bool = False) -> tuple[np.ndarray, FitInfo]:
+    """(H, W) → (size, size): centred zero padding to a square, then resize (nearest for labels)."""
+    sq, info = fit_to_square(x, size, labels=labels, fill=None if labels else 0.0)
+    return (sq if labels else sq.astype(np.float32)), info
+
+
+def unfit_slice(x: np.ndarray, info: FitInfo, labels: bool = False) -> np.ndarray:
+    out = unfit(x, info, labels=labels)
+    return out if labels else np.clip(out, 0, 1).astype(np.float32)
+
+
+def _num_classes(card: Any, default: int = 4) -> int:
+    names = card_value(card, "label_classes")
+    return len(names) if names else default
+
+
+def _one_hot(labels: np.ndarray, k: int) -> torch.Tensor:
+    """(H, W) int → (1, K, H, W) float; values ≥ K count as background."""
+    lab = torch.from_numpy(labels.astype(np.int64))
+    lab[(lab < 0) | (lab >= k)] = 0
+    return torch.nn.functional.one_hot(lab, k).permute(2, 0, 1)[None].float()
+
+
+def image_tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None] * 2 - 1
+
+
+def _to_unit(t: torch.Tensor) -> np.ndarray:
+    """(1, 1, S, S) in [-1, 1] → (S, S) float32 in [0, 1]."""
+    return ((t[0, 0].float().clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
+
+
+def _check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"the {what} must be one 2-D slice (H, W), got shape {image.shape}")
+    if min(image.shape) < 8:
+        raise ValueError(f"the {what} is too small ({image.shape[0]}×{image.shape[1]}); at least 8×8 is needed")
+    image = np.nan_to_num(image.astype(np.float32), nan=0.0)
+    return np.clip(image, 0.0, 1.0)
+
+
+def dice_metrics(pred: np.ndarray, ref: np.ndarray, names: list[str] | tuple[str, ...] | None,
+                  prefix: str = "dice", iou: bool = False) -> dict[str, float]:
+    """Dice (and IoU) per foreground class present in either map, plus their mean."""
+    k = max(int(pred.max()), int(ref.max())) + 1
+    if names:
+        k = max(k, len(names))
+    out: dict[str, float] = {}
+    dice = dice_per_class(pred, ref, k, include_background=True).numpy()
+    ious = iou_per_class(pred, ref, k, include_background=True).numpy() if iou else None
+    fg = []
+    for c in range(1, k):
+        if not ((pred == c).any() or (ref == c).any()):
+            continue
+        name = names[c] if names and c < len(names) else f"class {c}"
+        out[f"{prefix} {name}"] = float(dice[c])
+        fg.append(float(dice[c]))
+        if ious is not None:
+            out[f"iou {name}"] = float(ious[c])
+    if fg:
+        out[f"{prefix} mean"] = float(np.mean(fg))
+    return out
+
+
+def _quality(out: np.ndarray, ref: np.ndarray, prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}psnr": float(finite_psnr(psnr(out, ref))), f"{prefix}ssim": float(ssim(out, ref))}
+
+
+@dataclass
+class SegCheck:
+    """A label-agreement metric to compute once the segmenter has run: Dice(seg(image), ref) where ``ref`` is a
+    label map, or seg(ref) when ``ref_is_image``."""
+
+    image: np.ndarray
+    ref: np.ndarray
+    ref_is_image: bool = False
+    prefix: str = "label agreement with the U-Net"  # agreement with the U-Net, not accuracy (medgan.domain)
+
+
+@dataclass
+class Job:
+    """One slice prepared for the model: input ``x`` (1, C, S, S) and ``finish(y)`` → TaskResult, where y is the
+    model's output for this slice (1, C', S, S); ``checks`` are filled by ``finish``."""
+
+    x: torch.Tensor
+    finish: Callable[[torch.Tensor], TaskResult]
+    checks: list[SegCheck] = field(default_factory=list)
+
+
+def _size(card: Any) -> int:
+    return int(card_value(card, "image_size", 256))
+
+
+def prepare_synthesis(labels: np.ndarray, card: Any, reference: np.ndarray | None = None) -> Job:
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"the label map must be one 2-D slice (H, W), got shape {labels.shape}")
+    k = _num_classes(card)
+    labels = np.clip(labels.astype(np.int64), 0, None)
+    if labels.max() >= k:
+        logger.warning("label values ≥ %d are treated as background", k)
+        labels = np.where(labels >= k, 0, labels)
+    labels = labels.astype(np.uint8)
+    ref = None if reference is None else _check_image(reference, "reference")
+    lab_s, info = fit_slice(labels, _size(card), labels=True)
+    job = Job(_one_hot(lab_s, k), lambda y: y)
+
+    def finish(y: torch.Tensor) -> TaskResult:
+        out = unfit_slice(_to_unit(y), info)
+        job.checks.append(SegCheck(out, labels))
+        metrics = {} if ref is None else _quality(out, ref)
+        return TaskResult(out, labels, (labels / max(k - 1, 1)).astype(np.float32), metrics)
+
+    job.finish = finish
+    return job
+
+
+def prepare_inpainting(image: np.ndarray, region: np.ndarray, card: Any, labels: np.ndarray | None = None) -> Job:
+    image = _check_image(image)
+    region = np.asarray(region).astype(bool)
+    if region.shape != image.shape:
+        raise ValueError(f"the region mask is {region.shape[0]}×{region.shape[1]} but the image is "
+                         f"{image.shape[0]}×{image.shape[1]}; they must match")
+    if not region.any():
+        raise ValueError("the inpainting region is empty: paint the area to fill (white brush) first")
+    size = _size(card)
+    k = max(int(card_value(card, "in_channels", 2 + _num_classes(card))) - 2, 0)
+    img_s, info = fit_slice(image, size)
+    m_s = fit_slice(region.astype(np.float32), size)[0] > 0.25  # area-resized: thin strokes survive shrinking
+    mask_t = torch.from_numpy(m_s.astype(np.float32))[None, None]
+    fill = card_value(card, "input_fill") or "zero"
+    seen = image_tensor(img_s) * (1 - mask_t) if fill == "zero" else image_tensor(
+        corruptions.fill_hole(img_s, m_s, fill))
+    parts = [seen, mask_t]
+    lab = None if labels is None else np.asarray(labels).astype(np.uint8)
+    if lab is not None and lab.shape != image.shape:
+        raise ValueError("the label map and the image must have the same size")
+    if k:
+        parts.append(_one_hot(fit_slice(lab, size, labels=True)[0], k) if lab is not None else torch.zeros(1, k, size, size))
+    job = Job(torch.cat(parts, 1), lambda y: y)
+
+    def finish(y: torch.Tensor) -> TaskResult:
+        out = np.where(region, unfit_slice(_to_unit(y), info), image).astype(np.float32)
+        metrics = _quality(out, image)
+        metrics.update(_quality_masked(out, image, region))
+        job.checks.append(SegCheck(out, lab) if lab is not None else SegCheck(out, image, ref_is_image=True))
+        return TaskResult(out, lab, np.where(region, 0.0, image).astype(np.float32), metrics)
+
+    job.finish = finish
+    return job
+
+
+def prepare_segmentation(image: np.ndarray, card: Any, reference_labels: np.ndarray | None = None) -> Job:
+    image = _check_image(image)
+    ref = None if reference_labels is None else np.asarray(reference_labels).astype(np.uint8)
+    if ref is not None and ref.shape != image.shape:
+        raise ValueError("the reference label map and the image must have the same size")
+    sq, info = fit_slice(image, _size(card))
+    k = _num_classes(card)
+
+    def finish(y: torch.Tensor) -> TaskResult:
+        labels = unfit_slice(y[0].argmax(0).to(torch.uint8).numpy(), info, labels=True).astype(np.uint8)
+        metrics = {} if ref is None else dice_metrics(labels, ref, card_value(card, "label_classes"), iou=True)
+        return TaskResult((labels / max(k - 1, 1)).astype(np.float32), labels, image, metrics)
+
+    return Job(image_tensor(sq), finish)
+
+
+def prepare_enhancement(image: np.ndarray, card: Any, degradation: str | None = None, degrade: bool = True,
+                        clean: np.ndarray | None = None, seed: int = 0) -> Job:
+    image = _check_image(image)
+    kind = degradation or card_value(card, "degradation") or "denoise"
+    if kind not in corruptions.DEGRADATIONS:
+        raise ValueError(f"unknown degradation {kind!r}; valid: {', '.join(corruptions.DEGRADATIONS)}")
+    if degrade:
+        clean = image
+        clean_s, info = fit_slice(image, _size(card))
+        deg_s = corruptions.degrade(clean_s, kind, rng=np.random.default_rng(seed))
+        degraded = unfit_slice(deg_s, info)
+    else:
+        degraded = image
+        deg_s, info = fit_slice(image, _size(card))
+    if clean is not None:
+        clean = _check_image(clean, "clean image")
+        if clean.shape != image.shape:
+            raise ValueError("the clean image and the input must have the same size")
+
+    def finish(y: torch.Tensor) -> TaskResult:
+        out = unfit_slice(_to_unit(y), info)
+        metrics: dict[str, float] = {}
+        if clean is not None:
+            q_out, q_in = _quality(out, clean), _quality(degraded, clean, "input ")
+            metrics.update(q_out)
+            metrics.update(q_in)
+            metrics["psnr gain"] = q_out["psnr"] - q_in["input psnr"]
+            metrics["ssim gain"] = q_out["ssim"] - q_in["input ssim"]
+        return TaskResult(out, None, degraded.astype(np.float32), metrics)
+
+    return Job(image_tensor(deg_s), finish)
+
+
+def _quality_masked(out: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """PSNR and mean SSIM inside ``mask`` (the SSIM map averaged over the region)."""
+    return {"region psnr": float(finite_psnr(psnr(out, ref, mask=mask))),
+            "region ssim": float(ssim(out, ref, mask=mask))}
+
+
+def prepare_generation(z: torch.Tensor, card: Any) -> Job:
+    """One noise row ``z`` (1, z_dim) → a Job whose output is the image (channel 0) and, when the generator
+    makes them, the label map (argmax of channels 1..K), with the label-agreement check queued."""
+    job = Job(z, lambda y: y)
+
+    def finish(y: torch.Tensor) -> TaskResult:
+        img = ((y[0, 0].clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
+        lab = y[0, 1:].argmax(0).to(torch.uint8).numpy() if y.shape[1] > 1 else None
+        if lab is not None:
+            job.checks.append(SegCheck(img, lab))
+        return TaskResult(img, lab, img, {})
+
+    job.finish = finish
+    return job
