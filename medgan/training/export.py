@@ -17,6 +17,7 @@ import torch
 
 from medgan import checkpoints
 from medgan.checkpoints import ModelCard
+from medgan.domain import card_domain
 from medgan.training.config import TrainConfig
 from medgan.training.data import fixed_batches, load_slices
 from medgan.training.lineage import finish_card, resume_commands, run_history  # noqa: F401 (re-exported)
@@ -51,6 +52,8 @@ def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
     card = finish_card(card, run_dir, first_command=card.training_command, task=cfg.task, arch=cfg.arch,
                        total_steps=cfg.run.steps, init_from=cfg.run.init_from, dest=dest,
                        tail=f"python -m medgan.training.export {run_dir} --dest {dest}")
+    if cfg.data.source in ("embedded", "embedded+pydicom"):  # the domain it was trained on, medgan.domain
+        card.domain = card_domain(card, json.loads((run_dir / "config.json").read_text()).get("data"))
     card.write(dest / f"{card.name}.json")
     return weights
 
