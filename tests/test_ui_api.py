@@ -53,9 +53,13 @@ def _size(path: str) -> tuple[int, int]:
         return im.size[1], im.size[0]
 
 
+DOMAIN_KEYS = ("in_domain", "domain_score", "domain_warning")
+
+
 def _finite(metrics: dict) -> None:
     assert metrics, "no metrics returned"
-    assert all(v is not None and math.isfinite(v) for v in metrics.values()), metrics
+    assert all(v is not None and math.isfinite(v) for k, v in metrics.items() if k not in DOMAIN_KEYS), metrics
+    assert "in_domain" in metrics and "domain_score" in metrics
 
 
 def test_synthesize_from_png_and_nifti_labels(client, files):
@@ -65,7 +69,9 @@ def test_synthesize_from_png_and_nifti_labels(client, files):
                                   handle_file(str(files / "brain.png")), -1, api_name="/synthesize")
     assert _size(img) == (224, 256)
     _finite(metrics)
-    assert {"psnr", "ssim", "dice mean"} <= set(metrics)
+    assert {"psnr", "ssim", "label agreement with the U-Net mean"} <= set(metrics)
+    assert not any(k.startswith("dice") for k in metrics)  # vs the input labels via the U-Net: agreement
+    assert metrics["in_domain"] is True and metrics["domain_score"] <= 1 and "domain_warning" not in metrics
     img, metrics = client.predict(handle_file(str(files / "labels.nii.gz")), "", 1, None, -1,
                                   api_name="/synthesize")
     assert _size(img) == (256, 256)
@@ -138,3 +144,31 @@ def test_login_from_environment(tmp_path):
         names = Client(app.url, auth=("alice", "s3cret"), verbose=False).view_api(
             print_info=False, return_format="dict")["named_endpoints"]
         assert "/segment" in names
+
+
+# out-of-domain scans that ship in pydicom-data: CT, shoulder MR, ultrasound, RGB; and a noise image
+OOD = ["CT_small.dcm", "693_J2KR.dcm", "MR2_J2KR.dcm", "US1_J2KR.dcm", "SC_rgb.dcm"]
+
+
+def test_segment_flags_out_of_domain_inputs_and_still_runs(client, files, tmp_path):
+    from gradio_client import handle_file
+    from pydicom.data import get_testdata_file
+
+    from medgan.io import write_png
+
+    noise = tmp_path / "noise.png"
+    write_png(noise, np.random.default_rng(0).random((200, 200)).astype(np.float32))
+    for path in [get_testdata_file(n) for n in OOD] + [str(noise)]:
+        img, metrics = client.predict(handle_file(path), "unet_segmentation", None, -1, api_name="/segment")
+        assert Path(img).stat().st_size > 0  # it still runs
+        assert metrics["in_domain"] is False, (path, metrics)
+        assert metrics["domain_score"] is None or metrics["domain_score"] > 0
+        assert "Out of domain" in metrics["domain_warning"] and "Train tab" in metrics["domain_warning"]
+    # the template slice (PNG, no metadata) passes; Dice against real reference labels keeps its name
+    img, metrics = client.predict(handle_file(str(files / "brain.png")), "unet_segmentation",
+                                  handle_file(str(files / "labels.png")), -1, api_name="/segment")
+    assert metrics["in_domain"] is True and metrics["domain_score"] <= 1
+    assert {"dice mean", "iou mean"} <= set(metrics) or "dice mean" in metrics
+    # a CT through /segment names the modality
+    _, metrics = client.predict(handle_file(str(CT)), "", None, -1, api_name="/segment")
+    assert "modality is CT" in metrics["domain_warning"]

@@ -86,11 +86,13 @@ def test_upload_dicom_paint_and_synthesize(page, artifacts_dir):
     _stroke(pg)
     pg.locator("#mg-task").get_by_text("Synthesis (labels → image)").click()
     pg.locator("#mg-run").click()
-    _wait_text(pg, "#mg-metrics", "dice")
+    _wait_text(pg, "#mg-metrics", "label agreement")
     pg.wait_for_function("document.querySelector('#mg-output img') !== null", polling=250)
     text = _metrics_text(pg)
-    assert "dice CSF" in text and "psnr" in text
-    assert "Ran spade_synthesis" in pg.locator("#mg-status").inner_text()
+    assert "label agreement with the U-Net CSF" in text and "psnr" in text and "dice" not in text
+    assert "(out of domain)" in text  # a CT slice: the numbers are shown greyed and marked
+    status = pg.locator("#mg-status").inner_text()
+    assert "Ran spade_synthesis" in status and "Out of domain" in status and "modality is CT" in status
     pg.screenshot(path=str(artifacts_dir / "studio_synthesis.png"), full_page=True)
 
 
@@ -111,3 +113,30 @@ def test_paint_region_and_inpaint(page, artifacts_dir):
     assert "Ran spade_inpainting" in pg.locator("#mg-status").inner_text()
     pg.screenshot(path=str(artifacts_dir / "studio_inpainting.png"), full_page=True)
 
+
+def test_shoulder_mr_is_flagged_and_agreement_is_not_called_dice(page, artifacts_dir):
+    """The issue's case: a shoulder MR segmented against the U-Net's own Auto-labels. It still runs, the status
+    warns (pointing to the Train tab), and the numbers are named agreement, greyed and marked."""
+    from pydicom.data import get_testdata_file
+
+    pg = page
+    clear = pg.locator("#mg-upload button[aria-label='Clear']")  # the CT of the earlier test is still in the box
+    if clear.count():
+        clear.first.click()
+        pg.wait_for_function("!document.querySelector('#mg-upload').innerText.includes('.dcm')", polling=250)
+    pg.locator("#mg-upload input[type=file]").set_input_files(get_testdata_file("MR2_J2KR.dcm"))
+    pg.wait_for_function("(document.querySelector('#mg-status') || {}).innerText.includes('MR dicom')",
+                         polling=250, timeout=240_000)  # a 1024×1024 JPEG 2000 on a busy CPU
+    pg.locator("#mg-task").get_by_text("Segmentation (image → labels)").click()
+    _wait_text(pg, "div.prose.mg-card", "Trained on")  # the domain beside the checkpoint picker
+    assert "skull-stripped" in pg.locator("div.prose.mg-card").first.inner_text()
+    pg.locator("#mg-auto").click()
+    _wait_text(pg, "#mg-status", "Auto-labels")
+    pg.locator("#mg-run").click()
+    _wait_text(pg, "#mg-status", "(segmentation)")
+    status = pg.locator("#mg-status").inner_text()
+    assert "Out of domain" in status and "Train" in status
+    text = _metrics_text(pg)
+    assert "label agreement with the U-Net" in text and "(out of domain)" in text and "dice" not in text
+    assert "in domain" in text and "domain score" in text
+    pg.screenshot(path=str(artifacts_dir / "studio_out_of_domain.png"), full_page=True)

@@ -113,6 +113,33 @@ def test_start_progress_cancel_resume_finish_and_synthesize(app):
     assert result.output.shape == labels.shape and np.isfinite(result.output).all()
 
 
+def test_models_endpoint_lists_checkpoints_read_only(app):
+    c = app.client
+    rows = c.predict(api_name="/models")
+    by_name = {r["name"]: r for r in rows}
+    hinge = by_name["hingegan_generation"]
+    assert (hinge["task"], hinge["image_size"], hinge["bundled"]) == ("generation", 64, True)
+    assert hinge["metrics"]["generation"]["fd_medgan_vs_train"] > 0 and hinge["steps"] > 18_000
+    assert "domain" in hinge
+    only = c.predict("synthesis", api_name="/models")
+    assert only and {r["task"] for r in only} == {"synthesis"}
+    assert len(c.predict(api_name="/models")) == len(rows)  # listing changes nothing
+
+
+def test_bad_parents_are_refused_before_anything_is_queued(app):
+    c = app.client
+    before = len(c.predict(api_name="/train_list"))
+
+    def start(init: str, size: int) -> str:
+        return c.predict("generation", "hingegan", "denoise", init, "embedded", None, None, 5, 2, 5e-5, 5e-5, 0, 1,
+                         size, False, False, "cpu", 0, "", 0, api_name="/train_start")[0]
+
+    assert "Not started" in (m := start("no_such_model", 64)) and "no checkpoint named 'no_such_model'" in m
+    assert "Not started" in (m := start("hingegan_generation", 128)) and "64 px" in m and "128 px" in m
+    assert "Not started" in (m := start("pix2pix_synthesis", 64)) and "synthesis model" in m
+    assert len(c.predict(api_name="/train_list")) == before
+
+
 def _kill_during_checkpoint_write(out: Path, pid: int, timeout: float) -> str:
     """Watch ``out`` with inotify; when a new model file is being written (its temporary file exists) and an
     earlier checkpoint is on disk, freeze the worker, confirm the write is still in progress, SIGKILL it."""
@@ -222,6 +249,9 @@ def test_browser_start_and_cancel(app, artifacts_dir):
             page.get_by_role("tab", name="Train").click()
             page.locator("#train-data").get_by_text("procedural phantoms").click()
             page.get_by_text("Hyper-parameters").click()
+            page.get_by_text("Advanced", exact=True).click()
+            expect(page.locator("#train-ema")).to_contain_text("moving average of the generator")
+            expect(page.locator("#train-freeze")).to_be_visible()
             steps = page.locator("#train-steps input")
             steps.fill("500")
             size = page.locator("#train-size input")

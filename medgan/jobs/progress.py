@@ -121,7 +121,8 @@ class MetricsReader:
                 for key in p.losses:
                     p.losses[key] = p.losses[key][::2]
         elif kind == "val":
-            p.vals.append({"step": int(rec.get("step", 0)), **(rec.get("metrics") or {})})
+            split = {"split": rec["split"]} if rec.get("split") else {}  # test / parent / after (readout)
+            p.vals.append({"step": int(rec.get("step", 0)), **split, **(rec.get("metrics") or {})})
         elif kind == "sample":
             p.sample, p.sample_step = rec.get("path"), rec.get("step")
         elif kind == "checkpoint":

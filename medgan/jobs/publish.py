@@ -1,13 +1,16 @@
 """Publish a finished job's model into ``MEDGAN_HOME/checkpoints/`` so the Studio's pickers offer it.
 
-The run's ``model.safetensors`` is copied atomically (temporary file, fsync, rename) to
-``<home>/checkpoints/<name>.safetensors`` and its model card is completed (name, dataset description, metrics,
-the exact training command, the job id) and written the same way to ``<name>.json``; the card is written last
-so a reader never sees a card without its weights.
+The run's ``model.safetensors`` (generator, discriminator and EMA: a later fine-tune starts from both networks)
+is copied atomically (temporary file, fsync, rename) to ``<home>/checkpoints/<name>.safetensors`` and its model
+card is completed through the one card owner (:class:`medgan.checkpoints.ModelCard`) and the same lineage code as
+the CLI export (:func:`medgan.training.lineage.finish_card`): name, dataset description, metrics, the training
+command chained after the parent's, ``training_stages`` and total steps of a fine-tune, the job id. The card is
+written last so a reader never sees a card without its weights.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from medgan import paths
 from medgan.atomic import atomic_copy
 from medgan.checkpoints import ModelCard
 from medgan.inference import list_cards
+from medgan.training.lineage import finish_card
 
 
 def checkpoints_dir() -> Path:
@@ -56,14 +60,38 @@ def publish(out_dir: str | Path, name: str, *, data_desc: str, command: str, job
     card.name = name
     if data_desc:
         card.dataset = data_desc
-    card.training_command = command
     card.extra["job_id"] = job_id
     metrics = dict(card.metrics or {})
     if val_metrics and "val" not in metrics:
         metrics["val"] = {k: v for k, v in val_metrics.items() if k != "step"}
     card.metrics = metrics
+    if card.discriminator is not None:
+        card.discriminator["stored"] = _has_prefix(weights, "discriminator")
+    cfg = _run_config(out)
+    card = finish_card(card, out, first_command=command, task=card.task, arch=str(cfg.get("arch") or card.family),
+                       total_steps=int((cfg.get("run") or {}).get("steps") or card.steps),
+                       init_from=(cfg.get("run") or {}).get("init_from"), dest=folder)
     card.created = card.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     card.summary = card.summary or f"{card.family} {card.task}, fine-tuned ({data_desc})"
     atomic_copy(weights, folder / f"{name}.safetensors")
     card.write(folder / f"{name}.json")
     return name
+
+
+def _run_config(out: Path) -> dict[str, Any]:
+    """The run's ``config.json`` (empty when the run left none)."""
+    try:
+        return json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _has_prefix(weights: Path, prefix: str) -> bool:
+    """True when the safetensors file holds tensors under ``prefix.`` (reads the header only)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            return any(k.startswith(prefix + ".") for k in f.keys())  # noqa: SIM118 - not a dict
+    except Exception:  # noqa: BLE001 - a file that is not safetensors stores nothing we can read
+        return False

@@ -10,9 +10,12 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from medgan.models.registry import build_generator
 from medgan.tasks.specs import TASK_NAMES
 from medgan.tasks.specs import TASKS as TASK_SPECS
+from medgan.training.cli import parse_model_args
 from medgan.training.family_generation import generation_archs
+from medgan.training.finetune import FINETUNE_LR_SCALE, default_warmup, freeze_targets
 from medgan.training.presets import PRESETS, make_config
 
 TASKS = TASK_NAMES
@@ -92,6 +95,14 @@ class JobSpec:
     val_every: int | None = None
     ckpt_every: int | None = None
     name: str = ""
+    # advanced (the CLI's switches); fine-tunes: warm-up and frozen generator parts
+    ema_decay: float | None = None
+    amp_cpu: bool = False
+    r1_gamma: float | None = None
+    g_args: str = ""
+    warmup_steps: int | None = None
+    freeze: str = ""
+    quality_readout: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,8 +142,9 @@ def check_spec(spec: JobSpec) -> JobSpec:
     if size < 16 or size > 1024 or size & (size - 1):
         raise ValueError(f"image size must be a power of two between 16 and 1024, got {size}")
     hyper = seed_hyper(spec.task, spec.arch)
-    spec.lr_g = float(spec.lr_g if spec.lr_g is not None else hyper.lr_g)
-    spec.lr_d = float(spec.lr_d if spec.lr_d is not None else hyper.lr_d)
+    scale = FINETUNE_LR_SCALE if spec.init_from else 1.0  # fine-tunes: a gentler preset
+    spec.lr_g = float(spec.lr_g if spec.lr_g is not None else hyper.lr_g * scale)
+    spec.lr_d = float(spec.lr_d if spec.lr_d is not None else hyper.lr_d * scale)
     for label, lr in (("generator", spec.lr_g), ("discriminator", spec.lr_d)):
         if not 0 < lr < 1:
             raise ValueError(f"{label} learning rate must be in (0, 1), got {lr}")
@@ -148,11 +160,86 @@ def check_spec(spec: JobSpec) -> JobSpec:
     spec.val_every = int(spec.val_every or _every(spec.steps, 5, 10))
     spec.ckpt_every = int(spec.ckpt_every or _every(spec.steps, 5, 5))
     spec.init_from = spec.init_from or None
+    if spec.init_from:
+        check_parent(spec)
+    _check_advanced(spec)
     spec.name = (spec.name or "").strip()
     if spec.name and not NAME_RE.match(spec.name):
         raise ValueError(f"model name {spec.name!r} may use only letters, digits, '_', '-' and '.', "
                          "start with a letter or digit, and be at most 64 characters")
     return spec
+
+
+def _check_advanced(spec: JobSpec) -> None:
+    """EMA decay, R1 γ, model-size arguments, warm-up, frozen parts, quality readout."""
+    if spec.ema_decay in (None, "", 0, 0.0):
+        spec.ema_decay = None
+    elif not 0.0 < float(spec.ema_decay) < 1.0:
+        raise ValueError(f"EMA decay must be in (0, 1) (e.g. 0.999), or 0 for none; got {spec.ema_decay}")
+    else:
+        spec.ema_decay = float(spec.ema_decay)
+    if spec.r1_gamma is not None and spec.r1_gamma != "":
+        if spec.task != "generation":
+            raise ValueError("R1 γ applies to generation only; leave it empty for other tasks")
+        if float(spec.r1_gamma) < 0:
+            raise ValueError(f"R1 γ must be ≥ 0, got {spec.r1_gamma}")
+        spec.r1_gamma = float(spec.r1_gamma)
+    else:
+        spec.r1_gamma = None
+    spec.amp_cpu = bool(spec.amp_cpu)
+    spec.g_args = " ".join(model_arg_items(spec.g_args or ""))
+    cfg = make_config(spec.task, spec.arch, spec.image_size, spectral_norm=spec.spectral_norm,
+                      degradation=spec.degradation)
+    if spec.g_args:
+        if spec.init_from:
+            raise ValueError("model-size arguments cannot change the generator of a fine-tune (it comes from the "
+                             "parent checkpoint); leave them empty or train from scratch")
+        try:
+            cfg.generator.args.update(parse_model_args(model_arg_items(spec.g_args), "model-size argument"))
+            build_generator(cfg.generator.name, **cfg.generator.args)
+        except TypeError as exc:
+            raise ValueError(f"model-size arguments: {cfg.generator.name} does not take them ({exc})") from None
+    if spec.init_from and spec.warmup_steps is None:
+        spec.warmup_steps = default_warmup(spec.steps)
+    spec.warmup_steps = int(spec.warmup_steps or 0)
+    if not 0 <= spec.warmup_steps <= spec.steps:
+        raise ValueError(f"warm-up steps must be between 0 and the number of steps, got {spec.warmup_steps}")
+    spec.freeze = ",".join(w.strip() for w in (spec.freeze or "").split(",") if w.strip())
+    if spec.freeze:
+        freeze_targets(build_generator(cfg.generator.name, **cfg.generator.args), spec.freeze.split(","))
+    if spec.quality_readout is None:
+        spec.quality_readout = spec.task == "generation"
+    spec.quality_readout = bool(spec.quality_readout) and spec.task == "generation"
+
+
+def model_arg_items(text: str) -> list[str]:
+    """``"ngf=32, skip=true"`` → ``["ngf=32", "skip=true"]`` (separated by commas or spaces)."""
+    return [t for t in re.split(r"[\s,]+", text.strip()) if t]
+
+
+def check_parent(spec: JobSpec) -> None:
+    """The checkpoint a fine-tune starts from must exist, serve the job's task, have the generator the
+    architecture trains, and match the job's image size (and degradation); ValueError saying which and why."""
+    from medgan.inference import list_cards
+
+    cards = list_cards()
+    card = next((c for c in cards if c.name == spec.init_from), None)
+    if card is None:
+        same = [c.name for c in cards if c.task == spec.task]
+        raise ValueError(f"no checkpoint named {spec.init_from!r} to fine-tune from; {spec.task} checkpoints: "
+                         f"{', '.join(same) or '(none)'}")
+    if card.task != spec.task:
+        raise ValueError(f"checkpoint {card.name!r} is a {card.task} model; it cannot start a {spec.task} job")
+    wanted = make_config(spec.task, spec.arch, 64, degradation=spec.degradation).generator.name
+    if card.generator.get("name") != wanted:
+        raise ValueError(f"checkpoint {card.name!r} has a {card.generator.get('name')} generator, but architecture "
+                         f"{spec.arch!r} trains a {wanted} generator; pick the architecture {card.family!r}")
+    if int(card.image_size) != spec.image_size:
+        raise ValueError(f"checkpoint {card.name!r} was trained at {card.image_size} px but this job asks for "
+                         f"{spec.image_size} px; fine-tuning keeps the parent's size: choose image size "
+                         f"{card.image_size} (growing a generator to another size is not available here)")
+    if spec.task == "enhancement" and card.degradation and card.degradation != spec.degradation:
+        raise ValueError(f"checkpoint {card.name!r} was trained for {card.degradation}, not {spec.degradation}")
 
 
 def train_args(spec: JobSpec) -> list[str]:
@@ -177,6 +264,20 @@ def train_args(spec: JobSpec) -> list[str]:
                         ("--ckpt-every", spec.ckpt_every)):
         if value:
             args += [flag, str(value)]
+    if spec.ema_decay:
+        args += ["--ema-decay", repr(float(spec.ema_decay))]
+    if spec.amp_cpu:
+        args.append("--amp-cpu")
+    if spec.r1_gamma is not None:
+        args += ["--r1-gamma", repr(float(spec.r1_gamma))]
+    for item in model_arg_items(spec.g_args or ""):
+        args += ["--g-arg", item]
+    if spec.warmup_steps:
+        args += ["--warmup-steps", str(spec.warmup_steps)]
+    if spec.freeze:
+        args += ["--freeze", spec.freeze]
+    if spec.quality_readout:
+        args.append("--quality-readout")
     if spec.name:
         args += ["--name", spec.name]
     return args

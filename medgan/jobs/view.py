@@ -100,7 +100,48 @@ def status_markdown(job: JobRecord | None, p: Progress | None, position: int | N
     if job.published:
         lines.append(f"Published as **{job.published}**: it appears in the Studio's model pickers.")
     lines.append(f"Data: {job.data_desc}")
+    ft = (p.start or {}).get("fine_tune")
+    if ft:
+        extra = (f"; frozen: {', '.join(ft['frozen'])}" if ft.get("frozen") else "") + (
+            f"; learning-rate warm-up {ft['warmup_steps']} steps" if ft.get("warmup_steps") else "")
+        lines.append(f"Fine-tuned from **{ft.get('init_from')}**; discriminator: {ft.get('discriminator', '—')}"
+                     + extra)
+    lines += quality_lines(p)
     return "  \n".join(lines)
+
+
+QUALITY_KEYS = (("fd_medgan", "FD-medgan (lower = closer to the data)"), ("label_agreement", "label agreement"),
+                ("diversity_l1", "diversity (pairwise L1)"))
+
+
+def quality(p: Progress) -> dict[str, Any]:
+    """The latest readout per split: ``val`` (conditional tasks' validation metrics), ``test``, and for
+    generation ``parent`` / ``after`` (the fixed-sample-set readout)."""
+    out: dict[str, Any] = {}
+    for row in p.vals:
+        out[row.get("split") or "val"] = {k: v for k, v in row.items() if k != "split"}
+    return out
+
+
+def quality_lines(p: Progress) -> list[str]:
+    """A plain-words readout: before → after for a generation fine-tune, the validation metrics otherwise."""
+    q = quality(p)
+    if "after" in q:
+        before, after = q.get("parent", {}), q["after"]
+        parts = []
+        for key, label in QUALITY_KEYS:
+            if key in after:
+                was = f"{before[key]:.4g} → " if key in before else ""
+                parts.append(f"{label} {was}{after[key]:.4g}")
+        head = f"Quality on a fixed set of {after.get('samples', '?')} samples" + (
+            " (parent → fine-tuned)" if before else "")
+        return [f"{head}: " + " · ".join(parts)]
+    row = q.get("test") or q.get("val")
+    if not row:
+        return []
+    what = "test" if "test" in q else "validation"
+    vals = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step" and isinstance(v, int | float))
+    return [f"Quality ({what} set, step {row.get('step')}): {vals}"]
 
 
 def jobs_frame(jobs: list[JobRecord]) -> pd.DataFrame:
@@ -128,6 +169,8 @@ def job_digest(job: JobRecord, jobs: list[JobRecord] | None = None) -> dict[str,
     d["report"] = p.summary()
     d["n_steps_logged"] = len(p.steps)
     d["val_history"] = p.vals
+    d["quality"] = quality(p)
+    d["fine_tune"] = (p.start or {}).get("fine_tune")
     d["command"] = runner.shell_command(job.args, job.out_dir, job.resume)
     d["log_tail"] = runner.log_tail(job.out_dir, lines=20)
     d["has_checkpoint"] = (Path(job.out_dir) / "model.safetensors").exists()

@@ -28,7 +28,6 @@ from medgan.defaults import DEFAULT_MODELS
 from medgan.io import (
     CT_PRESETS,
     ScanError,
-    auto_window,
     read_scan,
     window,
     write_dicom,
@@ -64,8 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _window(scan: Any, spec: str | None) -> tuple[float, float]:
-    if spec is None:
-        return (0.5, 1.0) if scan.source_format == "embedded" else auto_window(scan)
+    if spec is None:  # the models' input normalisation (medgan.domain)
+        from medgan.domain import scan_window
+
+        return scan_window(scan)
     if spec in CT_PRESETS:
         return CT_PRESETS[spec]
     try:
@@ -160,6 +161,14 @@ def run(args: argparse.Namespace) -> Path:
         result = tasks.run_volume(args.task, sub, model, labels=lab_sub, regions=regions, seed=args.seed,
                                   degradation=args.degradation,
                                   progress=lambda i, n: logger.info("slice %d/%d", i, n) if n > 1 else None)
+    from medgan.domain import check
+
+    dom = check(sub[len(idx) // 2], model, scan)  # the shown (middle) slice
+    if not dom.in_domain:
+        print(dom.warning(markdown=False))
+    for m in result.per_slice:
+        m.update(dom.metrics())
+    result.metrics.update(dom.metrics())
     for k, m in zip(idx, result.per_slice):
         rows += [{"task": args.task, "model": model, "slice": k, "metric": name, "value": v} for name, v in m.items()]
     if len(idx) > 1:

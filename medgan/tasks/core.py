@@ -6,10 +6,12 @@ model's ``image_size``, the model runs under ``torch.inference_mode``, and the o
 ``(H, W)`` (labels with nearest-neighbour so they stay integer). ``model`` is a checkpoint name or a loaded
 model (``medgan.inference.LoadedModel``: ``.module`` + ``.card``).
 
-Metrics (DESIGN.md): synthesis Dice(seg(output), input labels) using the bundled ``unet_segmentation`` when
-present, plus PSNR/SSIM vs the real slice when given; inpainting PSNR/SSIM on the whole image and inside the
-region, Dice(seg(output), seg(original)); segmentation Dice and IoU per class; enhancement PSNR/SSIM of the
-output and of the degraded input vs the clean image (and their gain); generation: agreement between the
+Metrics (DESIGN.md), named for what they compare with: synthesis "label agreement with the U-Net" (Dice of the
+bundled ``unet_segmentation``'s labels of the output vs the input labels, when the U-Net is present), plus
+PSNR/SSIM vs the real slice when given; inpainting PSNR/SSIM on the whole image and inside the region, and the
+U-Net's label agreement between output and original; segmentation Dice and IoU per class vs reference labels
+(accuracy only when the reference is real: the dataset's or the user's labels); enhancement PSNR/SSIM of the
+output and of the degraded input vs the clean image (and their gain); generation: label agreement between the
 generated label map and the U-Net's segmentation of the generated image.
 """
 

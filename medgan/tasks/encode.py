@@ -118,7 +118,7 @@ class SegCheck:
     image: np.ndarray
     ref: np.ndarray
     ref_is_image: bool = False
-    prefix: str = "dice"
+    prefix: str = "label agreement with the U-Net"  # agreement with the U-Net, not accuracy (medgan.domain)
 
 
 @dataclass
@@ -258,7 +258,7 @@ def prepare_generation(z: torch.Tensor, card: Any) -> Job:
         img = ((y[0, 0].clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
         lab = y[0, 1:].argmax(0).to(torch.uint8).numpy() if y.shape[1] > 1 else None
         if lab is not None:
-            job.checks.append(SegCheck(img, lab, prefix="label agreement"))
+            job.checks.append(SegCheck(img, lab))
         return TaskResult(img, lab, img, {})
 
     job.finish = finish

@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from medgan.io import auto_window, window
-from medgan.io.windowing import percentile_range
+from medgan.domain import normalise
 from medgan.tasks import core as tasks
 
 logger = logging.getLogger(__name__)
@@ -32,19 +31,14 @@ class VolumeResult:
 
 def unit_volume(scan: Any) -> np.ndarray:
     """A Scan (or array) → float32 (Z, H, W) in [0, 1]: arrays already in [0, 1] and the embedded data as they
-    are, otherwise the scan's automatic window (CT soft tissue, MR 0.5–99.5 percentiles)."""
+    are, otherwise the models' input normalisation :func:`medgan.domain.normalise` (CT soft tissue; MR
+    0.5–99.5 percentiles of the non-zero voxels, a zero background kept)."""
     vol = np.asarray(getattr(scan, "volume", scan), dtype=np.float32)
     if vol.ndim == 2:
         vol = vol[None]
     if getattr(scan, "source_format", "") == "embedded" or (vol.min() >= 0 and vol.max() <= 1):
         return np.clip(vol, 0, 1)
-
-    if hasattr(scan, "modality"):
-        level, width = auto_window(scan)
-    else:
-        lo, hi = percentile_range(vol)
-        level, width = (lo + hi) / 2, max(hi - lo, 1e-6)
-    return window(vol, level, width)
+    return normalise(scan if hasattr(scan, "modality") else vol)
 
 
 def run_volume(task: str, scan: Any, model: Any, labels: np.ndarray | None = None,

@@ -30,8 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lambda-l1", type=float, default=None)
     parser.add_argument("--n-critic", type=int, default=None)
     parser.add_argument("--image-size", type=int, default=None,
-                        help="default 256; with --init-from the checkpoint's size (generation: a larger size grows "
-                             "the generator, see medgan.training.progressive)")
+                        help="training size in px (default 256; with --init-from the checkpoint's; another size is "
+                             "refused, except a larger one for generation, which grows the generator: "
+                             "medgan.training.progressive)")
     parser.add_argument("--crop-size", type=int, default=None,
                         help="train on random crops of this size (fully convolutional models only)")
     parser.add_argument("--augment", action="store_true")
@@ -71,6 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt-every", type=int, default=None)
     parser.add_argument("--lr-decay-start", type=float, default=None,
                         help="fraction of the run after which the learning rates decay linearly to 0")
+    parser.add_argument("--warmup-steps", type=int, default=None,
+                        help="linear learning-rate warm-up over the first N steps (the Train tab uses it for fine-tunes)")
+    parser.add_argument("--freeze", default=None,
+                        help="generator parts that do not train, comma-separated: encoder | early | part names")
+    parser.add_argument("--quality-readout", action="store_true",
+                        help="generation: at the end, FD-medgan / label agreement / diversity on a fixed sample set "
+                             "(and of the --init-from parent), in metrics.jsonl and the card")
     parser.add_argument("--name", default=None, help="checkpoint name written into the model card")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -96,7 +104,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
                                 ("input_fill", d, "input_fill"), ("label_dropout", d, "label_dropout"),
                                 ("stroke_holes", d, "stroke_holes"),
                                 ("sample_every", r, "sample_every"), ("val_every", r, "val_every"),
-                                ("ckpt_every", r, "ckpt_every"), ("lr_decay_start", o, "lr_decay_start")):
+                                ("ckpt_every", r, "ckpt_every"), ("lr_decay_start", o, "lr_decay_start"),
+                                ("warmup_steps", o, "warmup_steps")):
         v = getattr(args, attr, None)
         if v is not None:
             setattr(target, field, v)
@@ -119,6 +128,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if not 0.0 <= value <= top:
             raise ValueError(f"{name} must be between 0 and {top}, got {value}")
     _model_args(cfg, args)
+    _freeze(cfg, args)
     _resume_switches(cfg, args)
     r.amp_cpu = r.amp_cpu or bool(getattr(args, "amp_cpu", False))
     r.device, r.seed, r.out, r.init_from = args.device, args.seed, args.out, args.init_from
@@ -164,6 +174,21 @@ def _model_args(cfg: TrainConfig, args: argparse.Namespace) -> None:
             raise ValueError(f"{flag}: {model.name} does not take these arguments ({exc})") from None
 
 
+def _freeze(cfg: TrainConfig, args: argparse.Namespace) -> None:
+    """``--freeze`` (checked against the generator's parts) and ``--quality-readout``."""
+    if getattr(args, "warmup_steps", None) is not None and args.warmup_steps < 0:
+        raise ValueError(f"--warmup-steps must be ≥ 0, got {args.warmup_steps}")
+    cfg.run.quality_readout = bool(getattr(args, "quality_readout", False))
+    what = [w.strip() for w in (getattr(args, "freeze", None) or "").split(",") if w.strip()]
+    if not what:
+        return
+    from medgan.models.registry import build_generator
+    from medgan.training.finetune import freeze_targets
+
+    freeze_targets(build_generator(cfg.generator.name, **cfg.generator.args), what)
+    cfg.run.freeze = what
+
+
 def _resume_switches(cfg: TrainConfig, args: argparse.Namespace) -> None:
     """Switches that may change at a ``--resume``: ``--r1-gamma`` (generation) and ``--ema-decay`` (a generator
     EMA; switched on at a resume it starts from the resumed generator)."""
@@ -194,13 +219,11 @@ def _config_from_checkpoint(args: argparse.Namespace) -> TrainConfig:
         raise ValueError(f"checkpoint {args.init_from!r} is a {card.task} model, not {args.task}")
     size = int(card.image_size)
     wanted = getattr(args, "image_size", None)
-    grow = args.task == "generation" and wanted is not None and int(wanted) != size
-    if grow and int(wanted) < size:
-        raise ValueError(f"--init-from {args.init_from} is a {size} px generator; it fine-tunes at {size} px or grows "
-                         f"to a larger size, not {wanted} px")
-    if wanted is not None and int(wanted) != size and not grow:
-        logger.warning("--init-from %s: fine-tuning at the checkpoint's %d px (not --image-size %s)",
-                       args.init_from, size, wanted)
+    grow = args.task == "generation" and wanted is not None and int(wanted) > size
+    if wanted not in (None, size) and not grow:
+        raise ValueError(f"--image-size {args.image_size}: checkpoint {args.init_from!r} was trained at {size} px; "
+                         f"fine-tuning keeps its size (use --image-size {size} or leave it out; a generation "
+                         f"checkpoint grows to a larger size)")
     cfg = make_config(args.task, args.arch, int(wanted) if grow else size, spectral_norm=args.spectral_norm,
                       degradation=args.degradation or card.degradation)
     if grow:

@@ -37,6 +37,7 @@ class OptimConfig:
     n_critic: int = 1
     label_smoothing: float = 0.0
     lr_decay_start: float = 1.0  # fraction of the run after which the lr decays linearly to 0 (1.0 = constant)
+    warmup_steps: int = 0  # linear learning-rate warm-up over the first steps (fine-tunes)
 
 
 @dataclass
@@ -83,6 +84,8 @@ class RunConfig:
     out: str = "runs/model"
     init_from: str | None = None
     grown_from: dict[str, Any] | None = None  # generation: init_from's generator grown to a larger size (progressive)
+    freeze: list[str] = field(default_factory=list)  # generator parts that do not train (medgan.training.finetune)
+    quality_readout: bool = False  # generation: fixed-sample-set readout of the final model (and the parent)
     amp: bool = True  # bf16 mixed precision on CUDA
     amp_cpu: bool = False  # bf16 mixed precision on CPU too (about 1.8× faster where the CPU has AVX512-BF16 / AMX)
     command: str = ""

@@ -27,6 +27,7 @@ from medgan.models.registry import build_discriminator, build_generator
 from medgan.tasks.specs import get_spec
 from medgan.training import checkpoint as ckpt
 from medgan.training import distributed as ddp
+from medgan.training import finetune, readout
 from medgan.training.config import TrainConfig
 from medgan.training.context import StepContext
 from medgan.training.data import BatchSampler, fixed_batches, load_slices
@@ -144,32 +145,38 @@ def _optimizer(kind: str, params, lr: float, betas: tuple[float, float]) -> torc
     raise ValueError(f"unknown optimizer {kind!r}; valid: adam, rmsprop")
 
 
-def _scheduler(opt: torch.optim.Optimizer | None, total: int, decay_start: float):
+def _scheduler(opt: torch.optim.Optimizer | None, total: int, decay_start: float, warmup: int = 0):
     if opt is None:
         return None
     start = int(total * decay_start)
 
     def factor(step: int) -> float:
+        ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0  # linear warm-up (fine-tunes)
         if step < start or total <= start:
-            return 1.0
-        return max(0.0, 1.0 - (step - start) / max(1, total - start))
+            return ramp
+        return ramp * max(0.0, 1.0 - (step - start) / max(1, total - start))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def _init_from(cfg: TrainConfig, generator: torch.nn.Module, device: torch.device) -> None:
-    card = find_card(cfg.run.init_from)
-    tensors = checkpoints.load_weights(card.weights_path)
-    state = checkpoints.split_prefix(tensors, "generator")
-    if cfg.run.grown_from:  # progressive resolution: the parent's layers + new top stages
-        from medgan.training.progressive import load_grown
-
-        growth = load_grown(generator, state)
-        cfg.run.grown_from.update(loaded_tensors=len(growth.loaded), added_tensors=len(growth.added))
-        logger.info("grew %s: %d tensors loaded, %d added", cfg.run.init_from, len(growth.loaded), len(growth.added))
-        return
-    checkpoints.load_into(generator, state)
-    logger.info("initialised the generator from %s", cfg.run.init_from)
+def _quality(cfg: TrainConfig, generator: torch.nn.Module, train_set: Any, log: EventLog, step: int
+             ) -> dict[str, Any]:
+    """The fixed-sample-set readout (:mod:`medgan.training.readout`) of the final generator and, for a
+    fine-tune, of its parent; recorded as ``val`` events (split "after" / "parent") and returned for the card."""
+    models = {"after": generator}
+    try:
+        if cfg.run.init_from:
+            models["parent"] = find_card(cfg.run.init_from).build()
+        ref = torch.from_numpy(train_set.images[:, None].astype("float32"))
+        res = readout.readout(models, int(cfg.z_dim or 128), ref)
+    except (ValueError, OSError, RuntimeError) as exc:  # a missing feature network must not fail the run
+        logger.warning("quality readout skipped: %s", exc)
+        return {"error": f"quality readout skipped: {exc}"}
+    for split in ("parent", "after"):
+        if split in res:
+            log.write({"type": "val", "step": step, "split": split, "metrics": res[split]})
+    return {"after": res["after"], **({"before": res["parent"]} if "parent" in res else {}),
+            "features": readout.FEATURES}
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> str:
@@ -206,8 +213,17 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     discriminator = None
     if cfg.discriminator is not None:
         discriminator = build_discriminator(cfg.discriminator.name, **cfg.discriminator.args).to(device)
+    init_info: dict[str, Any] = {}
     if cfg.run.init_from and not resume:
-        _init_from(cfg, generator, device)
+        init_info = finetune.load_parent(cfg.run.init_from, generator, discriminator, grow=bool(cfg.run.grown_from))
+        if cfg.run.grown_from:  # progressive resolution: how many tensors came from the parent, how many are new
+            cfg.run.grown_from.update(init_info.get("grown", {}))
+    elif resume and (out / "init.json").exists():
+        init_info = json.loads((out / "init.json").read_text())
+    if cfg.run.freeze:
+        init_info["frozen"] = finetune.freeze(generator, cfg.run.freeze)
+    if cfg.optim.warmup_steps:
+        init_info["warmup_steps"] = int(cfg.optim.warmup_steps)
     channels_last = device.type == "cpu" and cfg.run.amp_cpu and cfg.task == "generation" and not info.enabled
     if channels_last:  # bf16 generation steps on the CPU: 1.3–2.2× faster (benchmarks/generation_step_bench.py)
         for m in (generator, discriminator):
@@ -220,10 +236,11 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         for p in ema.parameters():
             p.requires_grad_(False)
     o = cfg.optim
-    opt_g = _optimizer(o.optimizer, generator.parameters(), o.lr_g, o.betas)
+    opt_g = _optimizer(o.optimizer, [p for p in generator.parameters() if p.requires_grad], o.lr_g, o.betas)
     opt_d = None if discriminator is None else _optimizer(o.optimizer, discriminator.parameters(), o.lr_d, o.betas)
     total = cfg.run.steps
-    sch_g, sch_d = _scheduler(opt_g, total, o.lr_decay_start), _scheduler(opt_d, total, o.lr_decay_start)
+    sch_g = _scheduler(opt_g, total, o.lr_decay_start, o.warmup_steps)
+    sch_d = _scheduler(opt_d, total, o.lr_decay_start, o.warmup_steps)
     optimizers = {"opt_g": opt_g, "opt_d": opt_d}
     schedulers = {"sch_g": sch_g, "sch_d": sch_d}
     start = 0
@@ -247,6 +264,8 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         ddp.broadcast_module(ema, info)
     if info.is_main:
         atomic_write_json(out / "config.json", cfg.to_dict())
+        if init_info and not resume:
+            atomic_write_json(out / "init.json", {k: v for k, v in init_info.items() if k != "frozen"})
 
     train_set = load_slices(cfg.data, "train")
     sampler = BatchSampler(train_set, cfg.task, cfg.data, k, cfg.run.seed, info.rank, info.world)
@@ -274,6 +293,8 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
         start_event["memory_format"] = "channels_last"
     if ema is not None:
         start_event["ema_decay"] = ema_decay
+    if init_info:
+        start_event["fine_tune"] = init_info
     if cfg.family_args:
         start_event["family_args"] = dict(cfg.family_args)
     if info.enabled:
@@ -293,6 +314,8 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
             return
         fit_ema()
         card = build_card(cfg, step_done, final_metrics if final_metrics is not None else last_metrics)
+        if init_info:
+            card.extra["fine_tune"] = dict(init_info)
         checkpoints.save_checkpoint(out, generator, discriminator, card, ema=ema)
         ckpt.save_train_state(out, step_done, optimizers, schedulers)
         log.write({"type": "checkpoint", "step": step_done, "path": "model.safetensors"})
@@ -357,6 +380,8 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
             test = fixed_batches(load_slices(cfg.data, "test"), cfg.task, cfg.data, k, 10_000)
             final["test"] = evaluate(cfg.task, generator, test, device)
             log.write({"type": "val", "step": step, "split": "test", "metrics": final["test"]})
+    if info.is_main and cfg.run.quality_readout and cfg.task == "generation":
+        final["quality"] = _quality(cfg, ema if ema is not None else generator, train_set, log, step)
     sample(step)
     save(step, final)
     if info.enabled:

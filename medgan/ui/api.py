@@ -2,7 +2,9 @@
 
 Each takes files (DICOM / NIfTI / PNG / JPEG / TIFF; volumes use their middle slice unless ``slice_index`` ≥ 0)
 and returns a PNG (8-bit grey image, or for /segment the label map with pixel value = class) plus the metrics
-as JSON. The components live in a hidden column; only these five events are public.
+as JSON, with ``in_domain`` / ``domain_score`` (≤ 1 passes) and, out of domain, ``domain_warning``
+(medgan.domain): out-of-domain inputs still run. The components live in a hidden column; only these five
+events are public.
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ import numpy as np
 from medgan import tasks
 from medgan.data.corruptions import square_hole
 from medgan.defaults import DEFAULT_MODELS
+from medgan.domain import check, normalise
 from medgan.io import read_scan
 from medgan.ui.common import UserError, friendly, to_uint8
-from medgan.ui.load_view import default_window, level_width_for, window
 from medgan.ui.run_panel import out_dir
 
 logger = logging.getLogger(__name__)
-
 
 
 def _path(f: Any) -> str | None:
@@ -34,22 +35,29 @@ def _path(f: Any) -> str | None:
 
 
 def read_image(f: Any, slice_index: int = -1) -> np.ndarray:
-    """A scan file → one slice float32 (H, W) in [0, 1] (CT: soft-tissue window; others: auto window)."""
+    """A scan file → one slice float32 (H, W) in [0, 1], normalised as the models' inputs (medgan.domain)."""
+    return read_image_scan(f, slice_index)[0]
 
+
+def read_image_scan(f: Any, slice_index: int = -1) -> tuple[np.ndarray, Any]:
+    """(slice, scan): the slice normalised by :func:`medgan.domain.normalise` (the one input normalisation:
+    MR-like scans 0.5–99.5 percentiles of the non-zero voxels, CT the soft-tissue window) and the Scan."""
     path = _path(f)
     if not path:
         raise UserError("an image file is required")
     scan = read_scan(path)
-    vol = np.asarray(scan.volume, np.float32)
-    i = vol.shape[0] // 2 if slice_index is None or slice_index < 0 else int(slice_index)
-    if i >= vol.shape[0]:
-        raise UserError(f"slice_index {i} is out of range: the scan has {vol.shape[0]} slice(s)")
+    n = np.asarray(scan.volume).shape[0]
+    i = n // 2 if slice_index is None or slice_index < 0 else int(slice_index)
+    if i >= n:
+        raise UserError(f"slice_index {i} is out of range: the scan has {n} slice(s)")
+    return normalise(scan)[i], scan
 
-    if scan.source_format in ("png", "jpeg", "tiff") and scan.modality != "CT":
-        top = 65535.0 if vol.max() > 255 else 255.0
-        return np.clip(vol[i] / top, 0, 1).astype(np.float32)
-    level, width = level_width_for(scan, default_window(scan))
-    return window(vol[i], level, width)
+
+def _domain(img: np.ndarray | None, scan: Any, model: str) -> dict[str, Any]:
+    """in_domain / domain_score (/ domain_warning) for the metrics JSON (None when there is no input image)."""
+    if img is None:
+        return {"in_domain": None, "domain_score": None}
+    return check(img, model, scan).api()
 
 
 def read_labels(f: Any, slice_index: int = -1) -> np.ndarray:
@@ -97,38 +105,41 @@ def _json(metrics: dict[str, float]) -> dict[str, float | None]:
 def api_synthesize(label_map: Any, model: str, seed: float, reference: Any, slice_index: float) -> tuple:
     """Label map file (PNG with class values, NIfTI, DICOM SEG) → synthetic image PNG + metrics."""
     labels = read_labels(label_map, int(slice_index))
-    ref = read_image(reference, int(slice_index)) if _path(reference) else None
-    r = tasks.synthesize(labels, model or DEFAULT_MODELS["synthesis"], seed=int(seed or 0), reference=ref)
-    return _png(to_uint8(r.output), "synthesis.png"), _json(r.metrics)
+    ref, scan = read_image_scan(reference, int(slice_index)) if _path(reference) else (None, None)
+    model = model or DEFAULT_MODELS["synthesis"]
+    r = tasks.synthesize(labels, model, seed=int(seed or 0), reference=ref)
+    return _png(to_uint8(r.output), "synthesis.png"), {**_json(r.metrics), **_domain(ref, scan, model)}
 
 
 @friendly("inpaint")
 def api_inpaint(image: Any, region: Any, model: str, labels: Any, slice_index: float) -> tuple:
     """Image file + region mask file (non-zero = fill; none = centred square) → inpainted PNG + metrics."""
-    img = read_image(image, int(slice_index))
+    img, scan = read_image_scan(image, int(slice_index))
     mask = read_mask(region, img.shape)
     lab = read_labels(labels, int(slice_index)) if _path(labels) else None
-    r = tasks.inpaint(img, mask, model or DEFAULT_MODELS["inpainting"], labels=lab)
-    return _png(to_uint8(r.output), "inpainting.png"), _json(r.metrics)
+    model = model or DEFAULT_MODELS["inpainting"]
+    r = tasks.inpaint(img, mask, model, labels=lab)
+    return _png(to_uint8(r.output), "inpainting.png"), {**_json(r.metrics), **_domain(img, scan, model)}
 
 
 @friendly("segment")
 def api_segment(image: Any, model: str, reference_labels: Any, slice_index: float) -> tuple:
     """Image file → label map PNG (pixel value = class) + Dice / IoU vs the reference labels when given."""
-    img = read_image(image, int(slice_index))
+    img, scan = read_image_scan(image, int(slice_index))
     ref = read_labels(reference_labels, int(slice_index)) if _path(reference_labels) else None
-    r = tasks.segment(img, model or DEFAULT_MODELS["segmentation"], reference_labels=ref)
-    return _png(r.labels.astype(np.uint8), "segmentation.png"), _json(r.metrics)
+    model = model or DEFAULT_MODELS["segmentation"]
+    r = tasks.segment(img, model, reference_labels=ref)
+    return _png(r.labels.astype(np.uint8), "segmentation.png"), {**_json(r.metrics), **_domain(img, scan, model)}
 
 
 @friendly("enhance")
 def api_enhance(image: Any, model: str, degradation: str, degrade: bool, slice_index: float) -> tuple:
     """Image file → enhanced PNG + metrics. degrade=True degrades the (clean) image first and reports PSNR/SSIM
     of input and output; degrade=False treats the file as already degraded."""
-    img = read_image(image, int(slice_index))
-    r = tasks.enhance(img, model or DEFAULT_MODELS["enhancement"], degradation=degradation or None,
-                      degrade=bool(degrade))
-    return _png(to_uint8(r.output), "enhancement.png"), _json(r.metrics)
+    img, scan = read_image_scan(image, int(slice_index))
+    model = model or DEFAULT_MODELS["enhancement"]
+    r = tasks.enhance(img, model, degradation=degradation or None, degrade=bool(degrade))
+    return _png(to_uint8(r.output), "enhancement.png"), {**_json(r.metrics), **_domain(img, scan, model)}
 
 
 @friendly("generate")

@@ -19,6 +19,7 @@ import gradio as gr
 
 from medgan.paths import medgan_home
 from medgan.ui.api import build_api
+from medgan.ui.models_api import build_models_api
 from medgan.ui.theme import CSS, theme
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def build_demo(tabs: list[tuple[str, str, str]] | None = None) -> gr.Blocks:
                     logger.exception("building the %s tab failed", title)
                     gr.Markdown(f"The {title} tab could not be built on this server; see the server log.")
         build_api()
+        build_models_api()
     return demo
 
 

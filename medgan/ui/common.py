@@ -210,3 +210,4 @@ class Session:
     index: int = 0
     result: dict[str, Any] = field(default_factory=dict)
     pinned: list[dict[str, Any]] = field(default_factory=list)
+    auto_labelled: set[tuple[int, int]] = field(default_factory=set)  # (axis, index) labelled by the U-Net

@@ -29,14 +29,19 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
     """Per-class Dice bars when there are Dice values, else an intensity histogram of original vs output."""
     import plotly.graph_objects as go
 
-    dice = {k.split(" ", 1)[1]: v for k, v in metrics.items()
-            if (k.startswith("dice ") or k.startswith("label agreement ")) and not k.endswith("mean")}
-    dice = {k.replace("agreement ", ""): v for k, v in dice.items()}
+    from medgan.domain import AGREEMENT
+
+    dice = {k[5:]: v for k, v in metrics.items() if k.startswith("dice ") and not k.endswith("mean")}
+    title = "Dice per class (vs reference labels)"
+    if not dice:  # Dice against the U-Net's own labels: agreement, not accuracy
+        dice = {k[len(AGREEMENT) + 1:]: v for k, v in metrics.items()
+                if k.startswith(AGREEMENT + " ") and not k.endswith("mean")}
+        title = "Label agreement with the U-Net per class (not accuracy)"
     fig = go.Figure()
     if dice and task in ("synthesis", "segmentation", "inpainting"):
         fig.add_bar(x=list(dice), y=list(dice.values()), marker_color="#6366f1",
                     text=[f"{v:.2f}" for v in dice.values()], textposition="outside")
-        fig.update_layout(title="Dice per class", yaxis_range=[0, 1.1])
+        fig.update_layout(title=title, yaxis_range=[0, 1.1])
     else:
         bins = np.linspace(0, 1, 51)
         for name, img, col in (("original", original, "#64748b"), ("output", output, "#f97316")):

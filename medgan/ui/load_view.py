@@ -12,7 +12,6 @@ import numpy as np
 
 from medgan.data import brain_scan
 from medgan.io import CT_PRESETS, auto_window, read_scan, take_slice, window
-from medgan.io.windowing import percentile_range
 
 __all__ = ["window"]  # re-exported for the handlers
 
@@ -75,9 +74,10 @@ def level_width_for(scan: Any, preset: str) -> tuple[float, float]:
         return CT_WINDOWS[preset]
     if getattr(scan, "source_format", "") == "embedded":  # already in [0, 1], as the bundled models saw it
         return 0.5, 1.0
-    if preset == AUTO:
-        lo, hi = percentile_range(scan.volume)
-        return (lo + hi) / 2.0, max(hi - lo, 1e-6)
+    if preset == AUTO:  # the models' input normalisation (medgan.domain): non-zero voxels, zero background
+        from medgan.domain import scan_window
+
+        return scan_window(scan)
     return auto_window(scan)
 
 

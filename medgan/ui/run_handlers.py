@@ -8,8 +8,10 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from medgan import domain as D
 from medgan import tasks
 from medgan.ui import compare as C
+from medgan.ui import domain_view as DV
 from medgan.ui import load_view as LV
 from medgan.ui.common import Session, UserError, friendly, grey_rgb, overlay
 from medgan.ui.run_panel import TASK_LABELS, card_line, model_choices
@@ -61,7 +63,7 @@ def _run_one(task: str, model: str, s: Session, image: np.ndarray, labels: np.nd
 
 
 def _outputs(s: Session, task: str, image: np.ndarray, labels: np.ndarray | None, r: tasks.TaskResult,
-             samples: list[tasks.TaskResult], status: str) -> tuple:
+             samples: list[tasks.TaskResult], status: str, dom: D.DomainCheck | None = None) -> tuple:
     if task == "generation":
         pics = C.images_for(task, r.output, r.output, r.output, None, r.labels)
         pics["original"] = C.enlarge(overlay(r.output, r.labels))
@@ -75,8 +77,17 @@ def _outputs(s: Session, task: str, image: np.ndarray, labels: np.ndarray | None
         metrics = r.metrics
     slider = (pics["original"], pics["output"])
     fig = C.chart(task, metrics, image if task != "generation" else None, r.output)
-    return (s, pics["original"], pics["input"], pics["output"], slider, pics["diff"], C.metrics_frame(metrics),
-            fig, gr.Gallery(value=gallery, visible=bool(gallery)), status)
+    return (s, pics["original"], pics["input"], pics["output"], slider, pics["diff"],
+            DV.metrics_table(C.metrics_frame(metrics), dom), fig, gr.Gallery(value=gallery, visible=bool(gallery)),
+            DV.status(status, dom))
+
+
+def _honest(s: Session, task: str, metrics: dict[str, float], check: D.DomainCheck | None,
+            auto: bool) -> dict[str, float]:
+    """Metrics named for what they compare with (vs the U-Net's own Auto-labels: agreement), plus the domain."""
+    if task == "segmentation" and auto:
+        metrics = D.as_agreement(metrics)
+    return {**metrics, **(check.metrics() if check is not None else {})}
 
 
 @friendly("run the model")
@@ -93,6 +104,8 @@ def on_run_slice(s: Session, editor: dict | None, task_label: str, model: str | 
     else:
         image, labels, region = None, None, None
     r, samples = _run_one(task, model, s, image, labels, region, degradation, already_degraded, seed, int(n or 4))
+    dom = None if task == "generation" else D.check(image, model, s.scan)
+    r.metrics = _honest(s, task, r.metrics, dom, (s.axis, s.index) in s.auto_labelled)
     s.result = {"task": task, "model": model, "seed": seed, "slice": None if task == "generation" else
                 f"{list(LV.AXES)[s.axis]} {s.index}", "metrics": dict(r.metrics),
                 "output": r.output, "labels": r.labels, "axis": s.axis, "index": s.index,
@@ -100,7 +113,7 @@ def on_run_slice(s: Session, editor: dict | None, task_label: str, model: str | 
     if samples:
         s.result["metrics"] = {k: float(np.mean([x.metrics[k] for x in samples if k in x.metrics]))
                                for k in sorted({k for x in samples for k in x.metrics})}
-    return _outputs(s, task, image, labels, r, samples, f"Ran **{model}** ({task}).")
+    return _outputs(s, task, image, labels, r, samples, f"Ran **{model}** ({task}).", dom)
 
 
 @friendly("run the model on the whole volume")
@@ -132,6 +145,8 @@ def on_run_volume(s: Session, editor: dict | None, task_label: str, model: str |
     out_vol = _from_slices(res.output, s.axis)
     out_lab = None if res.labels is None else _from_slices(res.labels, s.axis)
     i = s.index
+    dom = D.check(vol_t[i], model, s.scan)
+    res.metrics = _honest(s, task, res.metrics, dom, bool(s.auto_labelled))
     r = tasks.TaskResult(res.output[i], None if res.labels is None else res.labels[i], res.input_display[i],
                          res.metrics)
     s.result = {"task": task, "model": model, "seed": seed, "slice": f"volume ({vol_t.shape[0]} slices)",
@@ -141,7 +156,7 @@ def on_run_volume(s: Session, editor: dict | None, task_label: str, model: str |
     image = vol_t[i]
     labels = None if lab_t is None else lab_t[i]
     return _outputs(s, task, image, labels, r, [], f"Ran **{model}** on {vol_t.shape[0]} slices "
-                    f"(metrics are means over slices; the view shows slice {i}).")
+                    f"(metrics are means over slices; the view shows slice {i}).", dom)
 
 
 def _to_slices(vol: np.ndarray, axis: int) -> np.ndarray:

@@ -75,7 +75,9 @@ def card_line(name: str | None) -> str:
             if test:
                 bits.append("test " + ", ".join(f"{k} {v:.3g}" for k, v in list(test.items())[:3]
                                                 if isinstance(v, (int, float))))
-            return " · ".join(bits)
+            from medgan.domain import domain_text
+
+            return " · ".join(bits) + "\n\n" + domain_text(c)
     return f"**{name}**"
 
 

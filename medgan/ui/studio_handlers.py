@@ -81,6 +81,7 @@ def _after_load(s: Session, scan: Any) -> tuple:
     s.axis = 0
     s.index = LV.n_slices(scan, 0) // 2
     s.result = {}
+    s.auto_labelled = set()
     preset = LV.default_window(scan)
     level_u, width_u, level, width = _level_width_sliders(s, preset)
     z = LV.n_slices(scan, 0)
@@ -155,6 +156,7 @@ def on_auto_labels(s: Session, level: float, width: float, editor: dict | None) 
     if s.labels is None:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, lab)
+    s.auto_labelled.add((s.axis, s.index))  # metrics against them are agreement with the U-Net, not accuracy
     return s, editor_for(s, level, width, region), legend_html(s.label_names), "Auto-labels from the U-Net: edit them."
 
 
@@ -167,6 +169,7 @@ def on_dataset_labels(s: Session, level: float, width: float, editor: dict | Non
     if s.labels is None:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, LV.take(np.asarray(s.scan.labels), s.axis, s.index).astype(np.uint8))
+    s.auto_labelled.discard((s.axis, s.index))
     return s, editor_for(s, level, width, region), "Dataset labels restored on this slice."
 
 
@@ -194,6 +197,7 @@ def on_label_file(path: str | None, s: Session, level: float, width: float, edit
     region = commit_editor(s, editor)
     shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
     lab = A.read_label_file(str(path), shape, num_classes(s))
+    s.auto_labelled.discard((s.axis, s.index))
     if s.labels is None:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, lab)

@@ -3,7 +3,8 @@
 ``build_train_tab()`` is called inside ``with gr.Tab("Train"):``. Everything shown is read from the jobs table
 and the run's folder on every refresh (``gr.Timer``), so a reload or another browser re-attaches to any job.
 Named API endpoints for ``gradio_client``: ``/train_start``, ``/train_cancel``, ``/train_resume``,
-``/train_status`` (JSON), ``/train_list`` (JSON), ``/train_download``.
+``/train_status`` (JSON), ``/train_list`` (JSON), ``/train_download``. The checkpoint list (``/models``) is public
+and read-only: :mod:`medgan.ui.models_api`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from medgan.jobs.runner import log_tail
 from medgan.jobs.scheduler import get_scheduler, gpu_name
 from medgan.jobs.spec import CPU_SCALE, DEGRADATIONS, GPU_SCALE, TASKS, JobSpec, seed_hyper, task_archs
 from medgan.jobs.store import JobRecord
+from medgan.training.finetune import FINETUNE_LR_SCALE
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,18 @@ def _num_classes(task: str, init_from: str | None) -> int | None:
     return DEFAULT_CLASSES
 
 
+def on_init(task: str, arch: str, init_from: str | None, size: Any) -> tuple:
+    """Picking a parent: the form takes its image size and the fine-tune learning rates (×0.25 the preset's);
+    back to "from scratch": the preset's."""
+    if arch not in task_archs().get(task, ()):
+        return (gr.skip(),) * 3
+    h = seed_hyper(task, arch)
+    card = next((c for c in _cards(task) if getattr(c, "name", None) == init_from), None)
+    if card is None:
+        return gr.skip(), h.lr_g, h.lr_d
+    return int(card.image_size), h.lr_g * FINETUNE_LR_SCALE, h.lr_d * FINETUNE_LR_SCALE
+
+
 def device_note() -> str:
     name = gpu_name()
     if name:
@@ -114,7 +128,9 @@ def start_job(task: str, arch: str, degradation: str | None, init_from: str | No
               upload: str | None, server_folder: str | None, steps: float, batch_size: float, lr_g: float,
               lr_d: float, lambda_l1: float, n_critic: float, image_size: Any, augment: bool,
               spectral_norm: bool, device: str, seed: float, name: str | None,
-              ckpt_every: float | None = 0) -> tuple[str, Any]:
+              ckpt_every: float | None = 0, ema_decay: float | None = 0, amp_cpu: bool = False,
+              r1_gamma: float | None = None, g_args: str | None = "", freeze: str | None = "",
+              warmup_steps: float | None = None) -> tuple[str, Any]:
     """Validate the form and the data, then queue the job. Returns (message, job id)."""
     init = None if not init_from or init_from == SCRATCH else init_from
     try:
@@ -127,7 +143,11 @@ def start_job(task: str, arch: str, degradation: str | None, init_from: str | No
                        lambda_l1=lambda_l1 if lambda_l1 is not None else None, n_critic=int(n_critic or 1),
                        image_size=int(image_size or 0), augment=bool(augment),
                        spectral_norm=bool(spectral_norm), device=device or "auto", seed=int(seed or 0),
-                       name=(name or "").strip(), ckpt_every=int(ckpt_every or 0) or None)
+                       name=(name or "").strip(), ckpt_every=int(ckpt_every or 0) or None,
+                       ema_decay=ema_decay or None, amp_cpu=bool(amp_cpu),
+                       r1_gamma=r1_gamma if task == "generation" and r1_gamma not in (None, "") else None,
+                       g_args=g_args or "", freeze=freeze or "",
+                       warmup_steps=None if warmup_steps in (None, "") else int(warmup_steps))
         if seed_hyper(task, arch).lambda_l1 is None:
             spec.lambda_l1 = None
         job = get_scheduler().submit(spec)
@@ -295,6 +315,33 @@ def build_train_tab() -> None:
                                       label="Device")
                     seed = gr.Number(0, label="Seed", precision=0)
                     ckpt_every = gr.Number(0, label="Checkpoint every N steps (0 = auto)", precision=0, minimum=0)
+            with gr.Accordion("Advanced", open=False, elem_id="train-advanced"):
+                with gr.Row():
+                    ema_decay = gr.Number(0, label="EMA decay (0 = off)", minimum=0, maximum=0.99999,
+                                          info="Keep a moving average of the generator (e.g. 0.999); the average is "
+                                               "what gets published — usually steadier samples.",
+                                          elem_id="train-ema")
+                    amp_cpu = gr.Checkbox(False, label="bf16 on CPU", elem_id="train-amp-cpu",
+                                          info="Mixed precision on the CPU: about 1.9× faster where the CPU has "
+                                               "AMX / AVX512-BF16, slightly less precise.")
+                with gr.Row():
+                    r1_gamma = gr.Number(None, label="R1 γ (generation)", minimum=0, elem_id="train-r1",
+                                         info="Penalty on the discriminator's gradient at real images; empty = the "
+                                              "preset's (1 for the DCGAN family).")
+                    g_args = gr.Textbox("", label="Model size (generator arguments)", elem_id="train-gargs",
+                                        placeholder="e.g. ngf=32 skip=true",
+                                        info="Generator constructor arguments over the preset's (from scratch "
+                                             "only: a fine-tune keeps its parent's).")
+                with gr.Row():
+                    freeze = gr.Dropdown([("nothing", ""), ("encoder", "encoder"), ("early layers", "early")],
+                                         value="", label="Freeze (fine-tunes)", elem_id="train-freeze",
+                                         allow_custom_value=True,
+                                         info="Generator parts that do not train: the U-Net encoder or the first "
+                                              "half of the layers; the card names them.")
+                    warmup_steps = gr.Number(None, label="Warm-up steps", precision=0, minimum=0,
+                                             elem_id="train-warmup",
+                                             info="Linear learning-rate warm-up; empty = a tenth of the run (at "
+                                                  "most 100) for fine-tunes, none from scratch.")
             name = gr.Textbox(label="Model name (optional)", placeholder="e.g. spade_synthesis_my_scans",
                               elem_id="train-name")
             start = gr.Button("Start training", variant="primary", elem_id="train-start")
@@ -324,12 +371,14 @@ def build_train_tab() -> None:
     task.change(on_task, [task, arch], [arch, degradation, init_from, lr_g, lr_d, lambda_l1, n_critic],
                 api_visibility="private")
     arch.change(on_arch, [task, arch], [init_from, lr_g, lr_d, lambda_l1, n_critic], api_visibility="private")
+    init_from.change(on_init, [task, arch, init_from, image_size], [image_size, lr_g, lr_d], api_visibility="private")
     data_source.change(lambda s: (gr.update(visible=s == "upload"),
                                   gr.update(visible=s == "server" and bool(server_root()))),
                        data_source, [upload, server_folder], api_visibility="private")
     start.click(start_job, [task, arch, degradation, init_from, data_source, upload, server_folder, steps,
                             batch_size, lr_g, lr_d, lambda_l1, n_critic, image_size, augment, spectral_norm,
-                            device, seed, name, ckpt_every], [message, job], api_name="train_start", concurrency_limit=2)
+                            device, seed, name, ckpt_every, ema_decay, amp_cpu, r1_gamma, g_args, freeze,
+                            warmup_steps], [message, job], api_name="train_start", concurrency_limit=2)
     cancel.click(cancel_job, job, message, api_name="train_cancel", concurrency_limit=4)
     resume.click(resume_job, job, message, api_name="train_resume", concurrency_limit=4)
     download.click(download_model, job, files, api_name="train_download", concurrency_limit=4)

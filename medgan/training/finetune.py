@@ -1,0 +1,112 @@
+"""Fine-tuning from an installed checkpoint (``--init-from NAME``): both networks from the parent, a gentler
+learning rate, and optional frozen layers.
+
+- The generator comes from the parent's ``generator.<param>`` tensors. The discriminator comes from the parent
+  too when it stores one: ``discriminator.<param>`` keys in ``NAME.safetensors`` (what the Train tab publishes)
+  or a second file ``NAME.discriminator.safetensors`` beside it; otherwise it starts at random and the run's
+  card says so (bundled files keep the generator only to stay under the size limit).
+- Learning rates: the Train tab starts fine-tunes at :data:`FINETUNE_LR_SCALE` × the preset's, with a linear
+  warm-up over :func:`default_warmup` steps (``--warmup-steps``), so fresh optimiser moments do not throw the
+  parent's weights off in the first steps.
+- ``--freeze``: parts of the generator that do not train (no gradient, not in the optimiser): ``encoder`` (the
+  contracting path of a U-Net-style generator), ``early`` (the first half of its top-level parts), or names of
+  its top-level parts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+from medgan import checkpoints
+from medgan.inference import find_card
+
+logger = logging.getLogger(__name__)
+
+FINETUNE_LR_SCALE = 0.25
+ENCODER_PARTS = ("downs", "enc", "down", "stem")  # the contracting paths of the U-Net-style generators
+FREEZE_WORDS = ("encoder", "early")
+
+
+def default_warmup(steps: int) -> int:
+    """Warm-up steps for a fine-tune of ``steps`` steps: a tenth of the run, at most 100."""
+    return max(1, min(100, int(steps) // 10))
+
+
+def discriminator_file(weights_path) -> object:  # noqa: ANN001 - a Path
+    """``NAME.discriminator.safetensors`` beside ``NAME.safetensors``."""
+    return weights_path.with_name(weights_path.stem + ".discriminator.safetensors")
+
+
+def _parts(module: nn.Module) -> list[str]:
+    """Top-level parts of ``module`` that hold parameters, in order."""
+    return [n for n, m in module.named_children() if any(True for _ in m.parameters())]
+
+
+def freeze_targets(module: nn.Module, what: list[str] | tuple[str, ...]) -> list[str]:
+    """The top-level parts of ``module`` that ``what`` names (``encoder``, ``early`` or part names);
+    ValueError listing the valid names."""
+    parts = _parts(module)
+    out: list[str] = []
+    for w in what:
+        if w == "encoder":
+            names = [p for p in parts if p in ENCODER_PARTS]
+            if not names:
+                raise ValueError(f"--freeze encoder: the {type(module).__name__} generator has no encoder; "
+                                 f"freeze 'early' or one of its parts: {', '.join(parts)}")
+        elif w == "early":
+            names = parts[: max(1, len(parts) // 2)]
+        elif w in parts:
+            names = [w]
+        else:
+            raise ValueError(f"--freeze {w!r}: valid: {', '.join(FREEZE_WORDS)}, or a part of the "
+                             f"{type(module).__name__} generator: {', '.join(parts)}")
+        out += [n for n in names if n not in out]
+    return out
+
+
+def freeze(module: nn.Module, what: list[str] | tuple[str, ...]) -> list[str]:
+    """Switch off the gradients of the parts ``what`` names; returns the frozen part names."""
+    names = freeze_targets(module, what)
+    children = dict(module.named_children())
+    for n in names:
+        for p in children[n].parameters():
+            p.requires_grad_(False)
+    return names
+
+
+def load_parent(name: str, generator: nn.Module, discriminator: nn.Module | None, grow: bool = False
+                ) -> dict[str, object]:
+    """Load the parent checkpoint ``name`` into ``generator`` (and ``discriminator`` when the parent stores one
+    that fits); returns what was loaded, for the start event and the card. With ``grow`` the generator is a
+    larger-size version of the parent's (:mod:`medgan.training.progressive`)."""
+    card = find_card(name)
+    tensors = checkpoints.load_weights(card.weights_path)
+    info: dict[str, object] = {"init_from": name, "generator": "from the parent"}
+    if grow:
+        from medgan.training.progressive import load_grown
+
+        growth = load_grown(generator, checkpoints.split_prefix(tensors, "generator"))
+        info["generator"] = f"grown from the parent ({len(growth.loaded)} tensors loaded, {len(growth.added)} new)"
+        info["grown"] = {"loaded_tensors": len(growth.loaded), "added_tensors": len(growth.added)}
+    else:
+        checkpoints.load_into(generator, checkpoints.split_prefix(tensors, "generator"))
+    if discriminator is None:
+        return info
+    state, source = checkpoints.split_prefix(tensors, "discriminator"), card.weights_path.name
+    side = discriminator_file(card.weights_path)
+    if not state and side.exists():
+        extra = checkpoints.load_weights(side)
+        state, source = checkpoints.split_prefix(extra, "discriminator") or extra, side.name
+    if not state:
+        info["discriminator"] = "random: the parent checkpoint stores no discriminator"
+    else:
+        try:
+            checkpoints.load_into(discriminator, state)
+            info["discriminator"] = f"from the parent ({source})"
+        except (RuntimeError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0][:160]
+            info["discriminator"] = f"random: the parent's discriminator does not fit this run ({first})"
+    logger.info("initialised from %s: discriminator %s", name, info["discriminator"])
+    return info

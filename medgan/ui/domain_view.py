@@ -1,0 +1,30 @@
+"""How the Studio shows the domain: the warning beside a result and the metrics table of an out-of-domain input
+(greyed and marked, the numbers kept)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from medgan.domain import DomainCheck
+
+OOD_MARK = " (out of domain)"
+GREY = "color: #9ca3af; font-style: italic"
+
+
+def metrics_table(frame: pd.DataFrame, check: DomainCheck | None) -> Any:
+    """The metrics table; for an out-of-domain input each metric name is marked and the rows are greyed
+    (a pandas Styler, which gr.Dataframe renders with its styles)."""
+    if check is None or check.in_domain or frame.empty:
+        return frame
+    frame = frame.copy()
+    frame["metric"] = [m if m in ("in domain", "domain score") else f"{m}{OOD_MARK}" for m in frame["metric"]]
+    return frame.style.apply(lambda row: [GREY] * len(row), axis=1)
+
+
+def status(text: str, check: DomainCheck | None) -> str:
+    """The run's status line, followed by the out-of-domain warning when there is one."""
+    if check is None or check.in_domain:
+        return text
+    return f"{text}\n\n{check.warning()}"
