@@ -99,7 +99,7 @@ def test_upload_dicom_paint_and_synthesize(page, artifacts_dir):
 def test_paint_region_and_inpaint(page, artifacts_dir):
     pg = page
     pg.locator("#mg-task").get_by_text("Inpainting (image + region → image)").click()
-    pg.wait_for_function("((document.querySelector('#mg-model input') || {}).value || '').includes('spade_inpainting')",
+    pg.wait_for_function("((document.querySelector('#mg-model input') || {}).value || '').includes('pix2pix_inpainting')",
                          polling=250)
     ed = pg.locator("#mg-editor")
     ed.get_by_role("button", name="Brush", exact=True).click()
@@ -110,7 +110,7 @@ def test_paint_region_and_inpaint(page, artifacts_dir):
     _wait_text(pg, "#mg-metrics", "region psnr")
     text = _metrics_text(pg)
     assert "region ssim" in text
-    assert "Ran spade_inpainting" in pg.locator("#mg-status").inner_text()
+    assert "Ran pix2pix_inpainting" in pg.locator("#mg-status").inner_text()
     pg.screenshot(path=str(artifacts_dir / "studio_inpainting.png"), full_page=True)
 
 
