@@ -15,7 +15,7 @@ def test_residual_unet_starts_as_its_input_and_learns_a_correction() -> None:
     assert torch.equal(g(x), x[:, :1])
     target = torch.zeros(2, 1, 64, 64)
     opt = torch.optim.Adam(g.parameters(), lr=1e-3)
-    before = float((g(x) - target).abs().mean())
+    before = float((g(x) - target).abs().mean().detach())
     for _ in range(5):
         opt.zero_grad()
         loss = (g(x) - target).abs().mean()
