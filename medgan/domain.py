@@ -332,6 +332,8 @@ if __name__ == "__main__":  # python -m medgan.domain [FOLDER]: write the domain
     import sys
 
     from medgan.inference import BUNDLED_DIR
+    from medgan.logging_setup import setup_logging
 
+    setup_logging("INFO")
     for p in write_card_domains(sys.argv[1] if len(sys.argv) > 1 else BUNDLED_DIR):
-        print(f"domain written into {p}")
+        logger.info("domain written into %s", p)

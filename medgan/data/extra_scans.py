@@ -23,19 +23,27 @@ BENCHMARK_FILES: tuple[str, ...] = ("CT_small.dcm", "693_J2KR.dcm", "693_J2KI.dc
 def pydicom_training_slices(size: int = 256) -> np.ndarray:
     """Every frame of :data:`TRAIN_FILES`, windowed like the Studio (CT soft tissue, else 0.5–99.5 percentiles),
     padded to a square and resized to ``size``: float32 (N, size, size) in [0, 1]."""
-    from pydicom.data import get_testdata_file
-
-    from medgan.io import auto_window, fit_to_square, read_scan, window
+    from medgan.io import fit_to_square
 
     out = []
     for name in TRAIN_FILES:
-        path = get_testdata_file(name)
-        if path is None:
-            logger.warning("pydicom-data lacks %s; skipped", name)
-            continue
-        scan = read_scan(path)
-        level, width = auto_window(scan)
-        for frame in scan.volume:
-            sq, _ = fit_to_square(window(frame, level, width), size)
+        for frame in windowed_frames(name):
+            sq, _ = fit_to_square(frame, size)
             out.append(np.clip(sq, 0, 1).astype(np.float32))
     return np.stack(out) if out else np.zeros((0, size, size), np.float32)
+
+
+def windowed_frames(name: str) -> np.ndarray:
+    """Every frame of the pydicom-data file ``name`` windowed like the Studio's auto window (CT soft tissue, else
+    the 0.5–99.5 percentiles): float32 (Z, H, W) in [0, 1]; empty (0, 0, 0) when pydicom-data lacks the file."""
+    from pydicom.data import get_testdata_file
+
+    from medgan.io import auto_window, read_scan, window
+
+    path = get_testdata_file(name)
+    if path is None:
+        logger.warning("pydicom-data lacks %s; skipped", name)
+        return np.zeros((0, 0, 0), np.float32)
+    scan = read_scan(path)
+    level, width = auto_window(scan)
+    return window(np.asarray(scan.volume, np.float32), level, width)

@@ -49,20 +49,16 @@ class Row:
 def real_slices(names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """Real slices from pydicom-data, windowed to [0, 1] the way the Studio windows them (CT: soft-tissue preset;
     MR: 0.5–99.5 percentiles); larger than 256 px resampled to 256 on the long side."""
-    from pydicom.data import get_testdata_file
-
-    from medgan.io import auto_window, read_scan, resize_image, window
+    from medgan.data.extra_scans import windowed_frames
+    from medgan.io import resize_image
 
     out = {}
     for name in names or REAL_SCANS:
         fname, frame = REAL_SCANS[name]
-        path = get_testdata_file(fname)
-        if path is None:
-            logger.warning("pydicom-data lacks %s; skipped", fname)
+        frames = windowed_frames(fname)
+        if not len(frames):
             continue
-        scan = read_scan(path)
-        level, width = auto_window(scan)
-        img = window(scan.volume[min(frame, scan.volume.shape[0] - 1)], level, width)
+        img = frames[min(frame, len(frames) - 1)]
         h, w = img.shape
         if max(h, w) > 256:
             img = resize_image(img, (round(h * 256 / max(h, w)), round(w * 256 / max(h, w))))

@@ -264,5 +264,5 @@ def run_all(profile: Profile, out: Path, only: list[str] | None = None, replace:
     (out / "summary.json").write_text(json.dumps({"profile": profile.name, "wall_s": round(wall, 1),
                                                   "models": {k: asdict(v) for k, v in outcomes.items()}},
                                                  indent=2, default=str) + "\n")
-    print(summary)
+    sys.stdout.write(summary + "\n")  # the command's report (stdout), as the export command writes its own
     return outcomes

@@ -8,6 +8,8 @@ a new case) is ``E[expit(mu + a + b)]``, computed by Gauss–Hermite quadrature.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from scipy.special import expit
 
@@ -78,17 +80,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--studies", type=int, default=2000, help="simulated studies for the coverage")
     p.add_argument("--seed", type=int, default=2023)
     a = p.parse_args(argv)
+
+    def out(line: str) -> None:  # the command's report goes to stdout
+        sys.stdout.write(line + "\n")
+
     rows = simulate_rows(a.readers, a.cases, a.mu, a.reader_sd, a.case_sd, np.random.default_rng(a.seed))
     s = summarize(rows)
     o, m = s["overall"], s["mrmc"]["accuracy"]
-    print(f"population accuracy {population_accuracy(a.mu, a.reader_sd, a.case_sd):.3f}")
-    print(f"one study, {a.readers} readers x {a.cases} cases: accuracy {o['accuracy']:.3f}")
-    print(f"  OR-Hillis 95% CI [{m['ci_low']:.3f}, {m['ci_high']:.3f}] (±{(m['ci_high'] - m['ci_low']) / 2:.3f}, "
+    out(f"population accuracy {population_accuracy(a.mu, a.reader_sd, a.case_sd):.3f}")
+    out(f"one study, {a.readers} readers x {a.cases} cases: accuracy {o['accuracy']:.3f}")
+    out(f"  OR-Hillis 95% CI [{m['ci_low']:.3f}, {m['ci_high']:.3f}] (±{(m['ci_high'] - m['ci_low']) / 2:.3f}, "
           f"df {m['df']:.1f}); pooled Wilson [{o['ci_low']:.3f}, {o['ci_high']:.3f}] "
           f"(±{(o['ci_high'] - o['ci_low']) / 2:.3f})")
-    print("  per-reader accuracy " + ", ".join(f"{r['reader']} {r['accuracy']:.2f}" for r in s["per_reader"]))
+    out("  per-reader accuracy " + ", ".join(f"{r['reader']} {r['accuracy']:.2f}" for r in s["per_reader"]))
     c = coverage(a.studies, a.readers, a.cases, a.mu, a.reader_sd, a.case_sd, seed=a.seed + 1)
-    print(f"coverage over {c['studies']} studies: OR-Hillis {c['or_hillis_coverage']:.3f} "
+    out(f"coverage over {c['studies']} studies: OR-Hillis {c['or_hillis_coverage']:.3f} "
           f"(mean width {c['or_hillis_mean_width']:.3f}), pooled Wilson {c['wilson_coverage']:.3f} "
           f"(mean width {c['wilson_mean_width']:.3f})")
     return 0
