@@ -20,7 +20,7 @@ import gradio as gr
 from medgan.paths import medgan_home
 from medgan.ui.api import build_api
 from medgan.ui.models_api import build_models_api
-from medgan.ui.theme import CSS, theme
+from medgan.ui.theme import CSS, HEAD, theme
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,7 @@ def launch_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
         "footer_links": ["api", "settings"],
         "theme": theme(),
         "css": CSS,
+        "head": HEAD,
     }
 
 

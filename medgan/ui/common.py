@@ -109,9 +109,9 @@ def snap_labels(layer: np.ndarray | None, shape: tuple[int, int], num_classes: i
     k = max(2, min(num_classes, len(PALETTE)))
     pal = np.array([*PALETTE[1:k], REGION_COLOUR], dtype=np.float32)
     values = np.array([*range(1, k), REGION], dtype=np.uint8)
-    rgb = arr[..., :3].astype(np.float32)
-    d = ((rgb[..., None, :] - pal[None, None]) ** 2).sum(-1)
-    out[visible] = values[d.argmin(-1)][visible]
+    rgb = arr[..., :3][visible].astype(np.float32)  # only painted pixels: a 512² canvas is mostly empty
+    d = ((rgb[:, None, :] - pal[None]) ** 2).sum(-1)
+    out[visible] = values[d.argmin(-1)]
     return out
 
 
@@ -201,6 +201,7 @@ class Session:
     scan: the loaded Scan; unit: float32 (Z, H, W) in [0, 1] at the current window (re-windowed on change);
     labels: uint8 label volume aligned with ``scan.volume`` (edited slices written back), or None;
     label_names: class names; result: the last run (for export and pinning); pinned: rows of the comparison.
+    Each Studio session holds its own Session (a ``gr.State``), so a new upload replaces only that user's scan.
     """
 
     scan: Any = None
@@ -211,3 +212,11 @@ class Session:
     result: dict[str, Any] = field(default_factory=dict)
     pinned: list[dict[str, Any]] = field(default_factory=list)
     auto_labelled: set[tuple[int, int]] = field(default_factory=set)  # (axis, index) labelled by the U-Net
+    scan_id: str = ""  # new for every loaded scan; the painter's view key starts with it
+    painted: Any = None  # annotate.Painted: what the painter was last sent (its key, geometry, canvas labels)
+    opacity: float = 0.4  # label overlay opacity on the painter
+    outline: bool = False  # draw only the labels' borders
+
+    def view_key(self) -> str:
+        """The scan, axis and slice on screen: every handler that reads the painter checks it."""
+        return f"{self.scan_id}:{self.axis}:{self.index}"

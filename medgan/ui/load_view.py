@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,16 @@ def read_upload(files: Any) -> Any:
     if files is None or (isinstance(files, list) and not files):
         raise ValueError("no file was uploaded")
     paths = [str(getattr(f, "name", f)) for f in (files if isinstance(files, list) else [files])]
-    return read_scan(paths[0] if len(paths) == 1 else paths)
+    if len(paths) == 1:
+        return read_scan(paths[0])
+    try:
+        return read_scan(paths)
+    except ValueError as exc:  # name the upload, never the server folder the files were put in
+        folder = os.path.commonpath(paths)
+        msg = str(exc)
+        if msg.startswith(folder + ":"):
+            msg = f"the {len(paths)} uploaded files" + msg[len(folder):]
+        raise ValueError(msg) from None
 
 
 def example_loaders() -> dict[str, Callable[[], Any]]:

@@ -51,7 +51,7 @@ def _run_one(task: str, model: str, s: Session, image: np.ndarray, labels: np.nd
         return tasks.synthesize(labels, model, seed=seed, reference=image), []
     if task == "inpainting":
         if not region.any():
-            raise UserError("paint the region to fill on the “region” layer of the painter first")
+            raise UserError("paint the region to fill with the white brush first")
         return tasks.inpaint(image, region, model, labels=labels if has_labels else None, seed=seed), []
     if task == "segmentation":
         return tasks.segment(image, model, reference_labels=labels if has_labels else None), []
@@ -92,14 +92,15 @@ def _honest(s: Session, task: str, metrics: dict[str, float], check: D.DomainChe
 
 @friendly("run the model")
 def on_run_slice(s: Session, editor: dict | None, task_label: str, model: str | None, degradation: str,
-                 already_degraded: bool, seed: float, n: float, level: float, width: float) -> tuple:
+                 already_degraded: bool, seed: float, n: float, level: float, width: float,
+                 view: str | None = None) -> tuple:
     task = task_key(task_label)
     if not model:
         raise UserError(f"no checkpoint is installed for {task}")
     seed = int(seed or 0)
     if task != "generation":
         need_scan(s)
-        region = commit_editor(s, editor)
+        region = commit_editor(s, editor, view)
         image, labels = unit_slice(s, level, width), label_slice(s)
     else:
         image, labels, region = None, None, None
@@ -119,7 +120,7 @@ def on_run_slice(s: Session, editor: dict | None, task_label: str, model: str | 
 @friendly("run the model on the whole volume")
 def on_run_volume(s: Session, editor: dict | None, task_label: str, model: str | None, degradation: str,
                   already_degraded: bool, seed: float, n: float, level: float, width: float,
-                  progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+                  view: str | None = None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
     task = task_key(task_label)
     if task == "generation":
         raise UserError("generation has no input volume; use “Run on slice” with the number of samples")
@@ -127,7 +128,7 @@ def on_run_volume(s: Session, editor: dict | None, task_label: str, model: str |
         raise UserError(f"no checkpoint is installed for {task}")
     need_scan(s)
     seed = int(seed or 0)
-    region = commit_editor(s, editor)
+    region = commit_editor(s, editor, view)
     vol = LV.window(np.asarray(s.scan.volume), level, width)
     vol_t = _to_slices(vol, s.axis)
     lab_t = None if s.labels is None else _to_slices(s.labels, s.axis)

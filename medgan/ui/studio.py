@@ -10,8 +10,9 @@ from medgan.ui import export as E
 from medgan.ui import load_view as LV
 from medgan.ui import run_handlers as R
 from medgan.ui import studio_handlers as H
-from medgan.ui.annotate import brush_colours
+from medgan.ui.annotate import MIN_OPACITY, brush_colours
 from medgan.ui.common import DEFAULT_CLASSES, Session, legend_html
+from medgan.ui.geometry import CANVAS
 from medgan.ui.run_panel import DEGRADATION_LABELS, TASK_LABELS
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ def build_studio_tab() -> None:
                 example = gr.Dropdown(examples, value=examples[0], label="Example", scale=3, elem_id="mg-example")
                 load_example = gr.Button("Load", scale=1, min_width=60, elem_id="mg-load-example")
             axis = gr.Radio(list(LV.AXES), value="axial", label="Axis")
-            index = gr.Slider(0, 1, value=0, step=1, label="Slice", elem_id="mg-slice")
+            index = gr.Slider(0, 1, value=0, step=1, label="Slice", elem_id="mg-slice",
+                              info="mouse wheel over the painter or arrow keys")
             preset = gr.Dropdown(LV.WINDOW_CHOICES, value=LV.AUTO, label="Window")
             with gr.Row():
                 level = gr.Slider(0, 1, value=0.5, label="Level", step=0.001)
@@ -50,8 +52,13 @@ def build_studio_tab() -> None:
                                default_size=6),
                 eraser=gr.Eraser(default_size=10),
                 layers=gr.LayerOptions(allow_additional_layers=False, layers=["labels"], disabled=True),
-                canvas_size=(256, 256), height=560, elem_id="mg-editor")
+                canvas_size=(CANVAS, CANVAS), height=560, elem_id="mg-editor")
+            view = gr.Textbox(visible="hidden", elem_id="mg-view")  # the scan/axis/slice the painter shows
             legend = gr.HTML(legend_html(DEFAULT_CLASSES))
+            with gr.Row():
+                opacity = gr.Slider(MIN_OPACITY, 1.0, value=0.4, step=0.05, label="Label opacity", scale=3,
+                                    elem_id="mg-opacity")
+                outline = gr.Checkbox(False, label="Outline only", scale=1, min_width=100, elem_id="mg-outline")
             with gr.Row():
                 auto_btn = gr.Button("Auto-labels (U-Net)", size="sm", elem_id="mg-auto")
                 data_btn = gr.Button("Dataset labels", size="sm")
@@ -110,28 +117,32 @@ def build_studio_tab() -> None:
         export_file = gr.File(label="Download", file_count="multiple", height=170, scale=3,
                               elem_id="mg-export")
 
-    loaded = [session, index, axis, preset, level, width, header, editor, legend, status]
+    loaded = [session, index, axis, preset, level, width, header, editor, view, legend, status]
     upload.upload(H.on_upload, [upload, session], [*loaded, upload], **PRIVATE)
     load_example.click(H.on_example, [example, session], loaded, **PRIVATE)
-    view_in = [session, axis, index, level, width, editor]
-    index.release(H.on_view, view_in, [session, editor], **PRIVATE)
-    level.release(H.on_view, view_in, [session, editor], **PRIVATE)
-    width.release(H.on_view, view_in, [session, editor], **PRIVATE)
-    axis.input(H.on_axis, [session, axis, level, width, editor], [session, index, editor], **PRIVATE)
+    view_in = [session, axis, index, level, width, editor, view]
+    view_out = [session, editor, view]
+    fast = {"trigger_mode": "always_last", "show_progress": "hidden", **PRIVATE}  # scrolling: only the latest
+    index.input(H.on_view, view_in, view_out, **fast)
+    level.input(H.on_view, view_in, view_out, **fast)
+    width.input(H.on_view, view_in, view_out, **fast)
+    axis.input(H.on_axis, [session, axis, level, width, editor, view], [session, index, editor, view], **PRIVATE)
     preset.input(H.on_preset, [session, preset], [level, width], **PRIVATE).then(
-        H.on_view, view_in, [session, editor], **PRIVATE)
-    lw_ed = [session, level, width, editor]
-    auto_btn.click(H.on_auto_labels, lw_ed, [session, editor, legend, status], **PRIVATE)
-    data_btn.click(H.on_dataset_labels, lw_ed, [session, editor, status], **PRIVATE)
-    clear_btn.click(H.on_clear_labels, lw_ed, [session, editor], **PRIVATE)
-    clear_region_btn.click(H.on_clear_region, lw_ed, [session, editor], **PRIVATE)
-    label_file.upload(H.on_label_file, [label_file, *lw_ed], [session, editor], **PRIVATE)
-    save_labels_btn.click(H.on_save_labels, [session, editor], [session, saved_labels], **PRIVATE)
+        H.on_view, view_in, view_out, **PRIVATE)
+    lw_ed = [session, level, width, editor, view]
+    opacity.release(H.on_overlay, [session, opacity, outline, *lw_ed[1:]], view_out, **PRIVATE)
+    outline.input(H.on_overlay, [session, opacity, outline, *lw_ed[1:]], view_out, **PRIVATE)
+    auto_btn.click(H.on_auto_labels, lw_ed, [*view_out, legend, status], **PRIVATE)
+    data_btn.click(H.on_dataset_labels, lw_ed, [*view_out, status], **PRIVATE)
+    clear_btn.click(H.on_clear_labels, lw_ed, view_out, **PRIVATE)
+    clear_region_btn.click(H.on_clear_region, lw_ed, view_out, **PRIVATE)
+    label_file.upload(H.on_label_file, [label_file, *lw_ed], view_out, **PRIVATE)
+    save_labels_btn.click(H.on_save_labels, [session, editor, view], [session, saved_labels], **PRIVATE)
 
     task_out = [model, card, degradation, already, n, vol_btn]
     task.change(R.on_task, [task], task_out, **PRIVATE)
     model.change(R.on_model, [model], [card], **PRIVATE)
-    run_in = [session, editor, task, model, degradation, already, seed, n, level, width]
+    run_in = [session, editor, task, model, degradation, already, seed, n, level, width, view]
     run_out = [session, original, inp, output, slider, diff, metrics, plot, gallery, status]
     run_btn.click(R.on_run_slice, run_in, run_out, concurrency_limit=2, concurrency_id="model", **PRIVATE)
     vol_btn.click(R.on_run_volume, run_in, run_out, concurrency_limit=1, concurrency_id="volume", **PRIVATE)

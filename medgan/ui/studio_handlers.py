@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import gradio as gr
@@ -13,6 +14,7 @@ from medgan.io import write_nifti
 from medgan.ui import annotate as A
 from medgan.ui import load_view as LV
 from medgan.ui.common import DEFAULT_CLASSES, Session, UserError, friendly, legend_html
+from medgan.ui.geometry import geometry_for
 from medgan.ui.run_panel import out_dir
 
 logger = logging.getLogger(__name__)
@@ -36,10 +38,18 @@ def label_slice(s: Session) -> np.ndarray | None:
     return None if s.labels is None else LV.take(s.labels, s.axis, s.index)
 
 
-def commit_editor(s: Session, editor: dict | None) -> np.ndarray:
-    """Write the painted labels of the current slice back into the label volume; return the region mask."""
+def commit_editor(s: Session, editor: dict | None, view: str | None) -> np.ndarray:
+    """Write the painted labels of the current slice back into the label volume; return the region mask.
+
+    ``view`` is the view key the browser's painter was showing: when it is not the session's (the painter was
+    still showing another scan or slice), nothing is written and the user is asked to try again."""
     shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
-    labels, region = A.read_editor(editor, shape, num_classes(s), previous=label_slice(s))
+    painted = s.painted
+    if painted is None or view != painted.key or painted.key != s.view_key():
+        if editor and editor.get("layers") and view:
+            raise UserError("the painter was still showing another scan or slice; nothing was changed, try again")
+        return np.zeros(shape, bool)
+    labels, region = A.read_editor(editor, painted, num_classes(s), previous=label_slice(s))
     if labels is not None and (s.labels is not None or labels.any()):
         if s.labels is None:
             s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
@@ -47,8 +57,13 @@ def commit_editor(s: Session, editor: dict | None) -> np.ndarray:
     return region
 
 
-def editor_for(s: Session, level: float, width: float, region: np.ndarray | None = None) -> dict:
-    return A.editor_value(unit_slice(s, level, width), label_slice(s), region)
+def editor_for(s: Session, level: float, width: float, region: np.ndarray | None = None) -> tuple[dict, str]:
+    """The painter's value for the current slice and its view key (remembered to read the edits against)."""
+    image = unit_slice(s, level, width)
+    geometry = geometry_for(s.scan, s.axis, image.shape)
+    value, s.painted = A.editor_value(image, label_slice(s), region, geometry, num_classes(s), s.view_key(),
+                                      s.opacity, s.outline)
+    return value, s.painted.key
 
 
 def _level_width_sliders(s: Session, preset: str) -> tuple[Any, Any, float, float]:
@@ -70,7 +85,8 @@ def slice_slider(n: int, value: int) -> Any:
                      label=f"Slice ({n} in this direction)" if n > 1 else "Slice (single-slice image)")
 
 
-LOADED_OUTPUTS = 10  # what _after_load returns: session, slice, axis, window, level, width, header, editor, legend, status
+LOADED_OUTPUTS = 11  # what _after_load returns: session, slice, axis, window, level, width, header, editor, view,
+#                     legend, status
 
 
 def _after_load(s: Session, scan: Any) -> tuple:
@@ -82,6 +98,8 @@ def _after_load(s: Session, scan: Any) -> tuple:
     s.index = LV.n_slices(scan, 0) // 2
     s.result = {}
     s.auto_labelled = set()
+    s.scan_id = uuid.uuid4().hex[:12]
+    s.painted = None
     preset = LV.default_window(scan)
     level_u, width_u, level, width = _level_width_sliders(s, preset)
     z = LV.n_slices(scan, 0)
@@ -89,18 +107,17 @@ def _after_load(s: Session, scan: Any) -> tuple:
     if scan.labels is not None:
         status += " Dataset labels attached."
     return (s, slice_slider(z, s.index),
-            "axial", preset, level_u, width_u, LV.header_rows(scan), editor_for(s, level, width),
+            "axial", preset, level_u, width_u, LV.header_rows(scan), *editor_for(s, level, width),
             legend_html(s.label_names), status)
 
 
 @friendly("read the uploaded file", keep=LOADED_OUTPUTS + 1, clear=1)
 def on_upload(files: Any, s: Session) -> tuple:
-    """The loaded outputs, then the upload box: kept when the file loaded, emptied when it was refused."""
-    import gradio as gr
-
+    """The loaded outputs, then the upload box, emptied either way: the next upload is read on its own and
+    replaces this scan (the status line names what is loaded)."""
     if not files:
         raise UserError("no file was uploaded")
-    return (*_after_load(s, LV.read_upload(files)), gr.skip())
+    return (*_after_load(s, LV.read_upload(files)), None)
 
 
 @friendly("load the example", keep=LOADED_OUTPUTS)
@@ -112,24 +129,26 @@ def on_example(name: str, s: Session) -> tuple:
 
 
 @friendly("change the slice")
-def on_view(s: Session, axis: str, index: float, level: float, width: float, editor: dict | None) -> tuple:
+def on_view(s: Session, axis: str, index: float, level: float, width: float, editor: dict | None,
+            view: str | None) -> tuple:
     """Slice or window changed: keep the painted labels of the old slice, show the new one."""
     need_scan(s)
-    region = commit_editor(s, editor)
+    region = commit_editor(s, editor, view)
     new_axis = LV.AXES.get(axis, 0)
     same = new_axis == s.axis and int(index) == s.index
     s.axis, s.index = new_axis, int(np.clip(int(index), 0, LV.n_slices(s.scan, new_axis) - 1))
-    return s, editor_for(s, level, width, region if same else None)
+    return s, *editor_for(s, level, width, region if same else None)
 
 
 @friendly("change the axis")
-def on_axis(s: Session, axis: str, level: float, width: float, editor: dict | None) -> tuple:
+def on_axis(s: Session, axis: str, level: float, width: float, editor: dict | None,
+            view: str | None) -> tuple:
     need_scan(s)
-    commit_editor(s, editor)
+    commit_editor(s, editor, view)
     s.axis = LV.AXES.get(axis, 0)
     n = LV.n_slices(s.scan, s.axis)
     s.index = n // 2
-    return s, slice_slider(n, s.index), editor_for(s, level, width)
+    return s, slice_slider(n, s.index), *editor_for(s, level, width)
 
 
 @friendly("apply the window")
@@ -141,11 +160,11 @@ def on_preset(s: Session, preset: str) -> tuple:
 
 
 @friendly("compute automatic labels")
-def on_auto_labels(s: Session, level: float, width: float, editor: dict | None) -> tuple:
+def on_auto_labels(s: Session, level: float, width: float, editor: dict | None, view: str | None) -> tuple:
     """Segment the current slice with the bundled U-Net and put the result on the label layer."""
     need_scan(s)
 
-    region = commit_editor(s, editor)
+    region = commit_editor(s, editor, view)
     seg = tasks.segmenter()
     if seg is None:
         raise UserError(f"the segmentation checkpoint {tasks.SEGMENTER!r} is not installed")
@@ -157,59 +176,61 @@ def on_auto_labels(s: Session, level: float, width: float, editor: dict | None) 
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, lab)
     s.auto_labelled.add((s.axis, s.index))  # metrics against them are agreement with the U-Net, not accuracy
-    return s, editor_for(s, level, width, region), legend_html(s.label_names), "Auto-labels from the U-Net: edit them."
+    return (s, *editor_for(s, level, width, region), legend_html(s.label_names),
+            "Auto-labels from the U-Net: edit them.")
 
 
 @friendly("restore the dataset labels")
-def on_dataset_labels(s: Session, level: float, width: float, editor: dict | None) -> tuple:
+def on_dataset_labels(s: Session, level: float, width: float, editor: dict | None, view: str | None) -> tuple:
     need_scan(s)
     if s.scan.labels is None:
         raise UserError("this scan has no labels of its own; use Auto-labels or load a label map")
-    region = commit_editor(s, editor)
+    region = commit_editor(s, editor, view)
     if s.labels is None:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, LV.take(np.asarray(s.scan.labels), s.axis, s.index).astype(np.uint8))
     s.auto_labelled.discard((s.axis, s.index))
-    return s, editor_for(s, level, width, region), "Dataset labels restored on this slice."
+    return s, *editor_for(s, level, width, region), "Dataset labels restored on this slice."
 
 
 @friendly("clear the labels")
-def on_clear_labels(s: Session, level: float, width: float, editor: dict | None) -> tuple:
+def on_clear_labels(s: Session, level: float, width: float, editor: dict | None, view: str | None) -> tuple:
     need_scan(s)
-    region = commit_editor(s, editor)
+    region = commit_editor(s, editor, view)
     if s.labels is not None:
         LV.put(s.labels, s.axis, s.index, np.zeros_like(LV.take(s.labels, s.axis, s.index)))
-    return s, editor_for(s, level, width, region)
+    return s, *editor_for(s, level, width, region)
 
 
 @friendly("clear the region")
-def on_clear_region(s: Session, level: float, width: float, editor: dict | None) -> tuple:
+def on_clear_region(s: Session, level: float, width: float, editor: dict | None, view: str | None) -> tuple:
     need_scan(s)
-    commit_editor(s, editor)
-    return s, editor_for(s, level, width, None)
+    commit_editor(s, editor, view)
+    return s, *editor_for(s, level, width, None)
 
 
 @friendly("read the label map")
-def on_label_file(path: str | None, s: Session, level: float, width: float, editor: dict | None) -> tuple:
+def on_label_file(path: str | None, s: Session, level: float, width: float, editor: dict | None,
+                  view: str | None) -> tuple:
     need_scan(s)
     if not path:
         raise UserError("no label file was given")
-    region = commit_editor(s, editor)
+    region = commit_editor(s, editor, view)
     shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
     lab = A.read_label_file(str(path), shape, num_classes(s))
     s.auto_labelled.discard((s.axis, s.index))
     if s.labels is None:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, lab)
-    return s, editor_for(s, level, width, region)
+    return s, *editor_for(s, level, width, region)
 
 
 @friendly("save the label map")
-def on_save_labels(s: Session, editor: dict | None) -> tuple:
+def on_save_labels(s: Session, editor: dict | None, view: str | None) -> tuple:
     """The current slice's labels as PNG (pixel value = class) and the whole label volume as NIfTI."""
 
     need_scan(s)
-    commit_editor(s, editor)
+    commit_editor(s, editor, view)
     lab = label_slice(s)
     if lab is None or s.labels is None:
         raise UserError("there is no label map on this slice yet")
@@ -218,3 +239,13 @@ def on_save_labels(s: Session, editor: dict | None) -> tuple:
     nii = write_nifti(folder / "labels.nii.gz", s.labels, np.asarray(s.scan.affine, float), True,
                       orientation=getattr(s.scan, "orientation", "RAS"))
     return s, [png, str(nii)]
+
+
+@friendly("change the label overlay")
+def on_overlay(s: Session, opacity: float, outline: bool, level: float, width: float, editor: dict | None,
+               view: str | None) -> tuple:
+    """Label overlay opacity / outline changed: keep the edits, redraw the painter."""
+    need_scan(s)
+    region = commit_editor(s, editor, view)
+    s.opacity, s.outline = float(opacity), bool(outline)
+    return s, *editor_for(s, level, width, region)

@@ -19,3 +19,28 @@ CSS = """
 
 def theme() -> gr.themes.Base:
     return gr.themes.Soft(primary_hue="indigo", secondary_hue="slate", neutral_hue="slate")
+
+
+# The mouse wheel over the painter scrolls slices (one slice per notch, down = next), as in a radiology viewer;
+# it moves the slice slider as the arrow keys do, so the same handler redraws.
+HEAD = """<script>
+(() => {
+  let acc = 0;
+  document.addEventListener("wheel", (e) => {
+    const ed = document.querySelector("#mg-editor");
+    if (!ed || !ed.contains(e.target)) return;
+    const input = document.querySelector("#mg-slice input[type=range]");
+    if (!input || input.disabled) return;
+    e.preventDefault();
+    e.stopPropagation();
+    acc += e.deltaY;
+    if (Math.abs(acc) < 40) return;
+    const step = acc > 0 ? 1 : -1;
+    acc = 0;
+    const v = Math.min(Number(input.max), Math.max(Number(input.min), Number(input.value) + step));
+    if (v === Number(input.value)) return;
+    input.value = String(v);
+    input.dispatchEvent(new Event("input", {bubbles: true}));
+  }, {capture: true, passive: false});
+})();
+</script>"""

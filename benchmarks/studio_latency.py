@@ -1,0 +1,130 @@
+"""The Studio's latency as a radiologist feels it, measured in headless Chromium against the real app.
+
+Prints median / p90 milliseconds from an input (arrow key on the slice slider, mouse wheel over the painter) to
+the new slice image arriving in the browser, and click→result seconds of "Run on slice" for each task.
+
+    OMP_NUM_THREADS=1 python benchmarks/studio_latency.py [--n 20] [--scan PATH]
+
+Needs Debian's Chromium at /usr/bin/chromium (as the browser tests). The time to the new image is taken at the
+end of the slice picture's download (the Resource Timing entry of the PNG the app sends), plus one animation
+frame, so it covers the browser's event, the server's handler and the transfer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.live_server import LiveApp  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+MARK = """() => { window.__t0 = performance.now(); performance.clearResourceTimings(); }"""
+ARRIVED = """() => performance.getEntriesByType('resource').some(e => /\\.(png|webp)/.test(e.name) && e.responseEnd > 0)"""
+ELAPSED = """() => new Promise(r => requestAnimationFrame(() => {
+  const e = performance.getEntriesByType('resource').filter(e => /\\.(png|webp)/.test(e.name));
+  r(Math.max(...e.map(x => x.responseEnd)) - window.__t0); }))"""
+
+
+def _stats(name: str, ms: list[float]) -> None:
+    ms = sorted(ms)
+    p90 = ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
+    sys.stdout.write(f"{name:<34} median {statistics.median(ms):7.0f} ms   p90 {p90:7.0f} ms   (n={len(ms)})\n")
+
+
+def _slice_changes(pg, n: int, how: str) -> list[float]:
+    out = []
+    slider = pg.locator("#mg-slice input[type=range]")
+    box = pg.locator("#mg-editor canvas").first.bounding_box()
+    for i in range(n):
+        pg.evaluate(MARK)
+        if how == "arrow":
+            slider.focus()
+            pg.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+        else:
+            pg.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            pg.mouse.wheel(0, 100 if i % 2 == 0 else -100)
+        try:
+            pg.wait_for_function(ARRIVED, polling=10, timeout=15_000)
+        except Exception:  # noqa: BLE001 - no new image at all: reported as such
+            out.append(float("inf"))
+            continue
+        out.append(pg.evaluate(ELAPSED))
+        pg.wait_for_timeout(150)
+    return out
+
+
+def _paint_region(pg) -> None:
+    """A white stroke (the inpainting region) across the middle of the painter."""
+    ed = pg.locator("#mg-editor")
+    ed.get_by_role("button", name="Brush", exact=True).click()
+    ed.get_by_role("button", name="Color", exact=True).click()
+    ed.locator("button[style*='rgb(255, 255, 255)']").last.click()
+    box = ed.locator("canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    pg.mouse.move(cx - 40, cy)
+    pg.mouse.down()
+    for i in range(10):
+        pg.mouse.move(cx - 40 + i * 8, cy + (i % 3) * 4, steps=2)
+    pg.mouse.up()
+    pg.wait_for_timeout(300)
+
+
+def _run(pg, task_label: str, done_text: str) -> float:
+    pg.locator("#mg-task").get_by_text(task_label).click()
+    pg.wait_for_timeout(1500)
+    if task_label.startswith("Inpainting"):
+        _paint_region(pg)
+    before = pg.locator("#mg-status").inner_text()
+    t0 = time.perf_counter()
+    pg.locator("#mg-run").click()
+    pg.wait_for_function("([t, b]) => { const s = document.querySelector('#mg-status').innerText;"
+                         " return s !== b && s.includes(t); }", arg=[done_text, before], polling=20,
+                         timeout=300_000)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=20, help="slice changes per input kind")
+    ap.add_argument("--scan", default=None, help="a scan to upload first (default: the embedded example)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as home, LiveApp(env={"MEDGAN_HOME": home}) as app, \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1600, "height": 1100})
+        pg.goto(app.url)
+        pg.wait_for_function("(document.querySelector('#mg-status') || {}).innerText?.includes('Loaded')",
+                             polling=100, timeout=120_000)
+        if args.scan:
+            pg.locator("#mg-upload input[type=file]").set_input_files(args.scan)
+            pg.wait_for_function("document.querySelector('#mg-status').innerText.includes('Loaded') && "
+                                 "!document.querySelector('#mg-status').innerText.includes('embedded')",
+                                 polling=100, timeout=120_000)
+        pg.wait_for_timeout(1000)
+        _slice_changes(pg, 2, "arrow")  # warm-up
+        _stats("slice change (arrow key)", _slice_changes(pg, args.n, "arrow"))
+        _stats("slice change (mouse wheel)", _slice_changes(pg, args.n, "wheel"))
+        pg.locator("#mg-auto").click()
+        pg.wait_for_function("document.querySelector('#mg-status').innerText.includes('Auto-labels')",
+                             polling=50, timeout=120_000)
+        for label, done in (("Synthesis (labels → image)", "Ran"), ("Segmentation (image → labels)", "Ran"),
+                            ("Enhancement (denoise / ×4 SR / deblur)", "Ran"),
+                            ("Inpainting (image + region → image)", "Ran")):
+            secs = [_run(pg, label, done) for _ in range(3)]
+            sys.stdout.write(f"run {label:<40} click→result median {statistics.median(secs):5.2f} s "
+                             f"(runs: {', '.join(f'{s:.2f}' for s in secs)})\n")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
