@@ -172,13 +172,17 @@ def _tissue_range(volume: np.ndarray) -> tuple[float, float]:
 
 def scan_window(scan: Any, card: Any = None) -> tuple[float, float]:
     """(level, width) that maps a scan (a ``Scan`` or an array) to the model's [0, 1] input, the way its training
-    data was normalised: the embedded data as it is; CT the soft-tissue window; anything else the
-    0.5–99.5 percentiles of the volume's non-zero voxels (a zero background stays zero)."""
+    data was normalised: the embedded data as it is; an 8-bit display picture (uint8, or an 8-bit PNG / JPEG /
+    TIFF: :func:`medgan.io.is_display_8bit`) 0..255; CT the soft-tissue window; anything else (16-bit files
+    included, whatever their values) the 0.5–99.5 percentiles of the volume's non-zero voxels (a zero
+    background stays zero). The one input normalisation of the API, the Studio and the CLI."""
+    from medgan.io import CT_PRESETS, DISPLAY_WINDOW, is_display_8bit
+
     if getattr(scan, "source_format", "") == "embedded":
         return 0.5, 1.0
+    if is_display_8bit(scan):
+        return DISPLAY_WINDOW
     if getattr(scan, "modality", "") == "CT":
-        from medgan.io import CT_PRESETS
-
         return CT_PRESETS["soft tissue"]
     lo, hi = _tissue_range(np.asarray(getattr(scan, "volume", scan)))
     return (lo + hi) / 2.0, max(hi - lo, 1e-6)
