@@ -5,7 +5,8 @@ in-domain score for any input slice.
   convention, spacing and size trained on, training data, normalisation); :func:`domain_of` reads it from a card
   (or builds it for cards written before the field existed); :func:`domain_text` says it in plain words.
 - :func:`scan_window` / :func:`normalise`: the one input normalisation (MR: 0.5–99.5 percentiles of the volume's
-  non-zero voxels to [0, 1], a zero background stays zero; CT: the soft-tissue window; the embedded data as it is).
+  non-zero voxels to [0, 1], a zero background stays zero; CT: the soft-tissue window; 8-bit display pictures
+  0..255; the embedded data as it is).
   The Studio's automatic window, the API, the CLI and the volume runner all call it.
 - :func:`check` scores a [0, 1] slice against the training slices (``medgan.domain_stats``: Mahalanobis distance
   of U-Net encoder features plus simple image statistics, calibrated so that ≥ 95 % of the embedded held-out
