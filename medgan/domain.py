@@ -5,7 +5,8 @@ in-domain score for any input slice.
   convention, spacing and size trained on, training data, normalisation); :func:`domain_of` reads it from a card
   (or builds it for cards written before the field existed); :func:`domain_text` says it in plain words.
 - :func:`scan_window` / :func:`normalise`: the one input normalisation (MR: 0.5–99.5 percentiles of the volume's
-  non-zero voxels to [0, 1], a zero background stays zero; CT: the soft-tissue window; the embedded data as it is).
+  non-zero voxels to [0, 1], a zero background stays zero; CT: the soft-tissue window; 8-bit display pictures
+  0..255; the embedded data as it is).
   The Studio's automatic window, the API, the CLI and the volume runner all call it.
 - :func:`check` scores a [0, 1] slice against the training slices (``medgan.domain_stats``: Mahalanobis distance
   of U-Net encoder features plus simple image statistics, calibrated so that ≥ 95 % of the embedded held-out
@@ -172,13 +173,17 @@ def _tissue_range(volume: np.ndarray) -> tuple[float, float]:
 
 def scan_window(scan: Any, card: Any = None) -> tuple[float, float]:
     """(level, width) that maps a scan (a ``Scan`` or an array) to the model's [0, 1] input, the way its training
-    data was normalised: the embedded data as it is; CT the soft-tissue window; anything else the
-    0.5–99.5 percentiles of the volume's non-zero voxels (a zero background stays zero)."""
+    data was normalised: the embedded data as it is; an 8-bit display picture (uint8, or an 8-bit PNG / JPEG /
+    TIFF: :func:`medgan.io.is_display_8bit`) 0..255; CT the soft-tissue window; anything else (16-bit files
+    included, whatever their values) the 0.5–99.5 percentiles of the volume's non-zero voxels (a zero
+    background stays zero). The one input normalisation of the API, the Studio and the CLI."""
+    from medgan.io import CT_PRESETS, DISPLAY_WINDOW, is_display_8bit
+
     if getattr(scan, "source_format", "") == "embedded":
         return 0.5, 1.0
+    if is_display_8bit(scan):
+        return DISPLAY_WINDOW
     if getattr(scan, "modality", "") == "CT":
-        from medgan.io import CT_PRESETS
-
         return CT_PRESETS["soft tissue"]
     lo, hi = _tissue_range(np.asarray(getattr(scan, "volume", scan)))
     return (lo + hi) / 2.0, max(hi - lo, 1e-6)

@@ -1,5 +1,6 @@
 """The launched app (real server, free port) driven with gradio_client: every task endpoint on real DICOM,
-NIfTI and PNG inputs returns an image of the input's size and finite metrics; bad files give plain errors."""
+NIfTI and PNG inputs returns an image of the input's size and finite metrics; images and label maps are read as
+the Studio reads them; bad files give plain errors."""
 
 from __future__ import annotations
 
@@ -172,3 +173,87 @@ def test_segment_flags_out_of_domain_inputs_and_still_runs(client, files, tmp_pa
     # a CT through /segment names the modality
     _, metrics = client.predict(handle_file(str(CT)), "", None, -1, api_name="/segment")
     assert "modality is CT" in metrics["domain_warning"]
+
+
+def _grey(path: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L")).astype(np.int16)
+
+
+def test_api_reads_images_as_the_studio_does(client, tmp_path):
+    """A 16-bit PNG holding 12-bit values is auto-windowed (not divided by 65535: no near-black image with flattering
+    metrics); an 8-bit picture is used as stored. Outside the inpainting region the output is the input as the
+    model saw it."""
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from medgan.data import load_brain_volume
+    from medgan.ui.api import read_image
+    from medgan.ui.common import to_uint8
+
+    img = np.asarray(load_brain_volume().volume[90], np.float32)
+    p12, p8 = tmp_path / "twelve.png", tmp_path / "dim8.png"
+    Image.fromarray(np.rint(img * 595).astype(np.uint16)).save(p12)
+    arr8 = np.rint(img * 120).astype(np.uint8)
+    Image.fromarray(arr8).save(p8)
+    region = np.zeros(img.shape, np.uint8)
+    region[100:140, 100:140] = 1
+    Image.fromarray(region).save(tmp_path / "region.png")
+    outside = region == 0
+    for path, expected in ((p8, arr8), (p12, to_uint8(read_image(str(p12))))):
+        out, _ = client.predict(handle_file(str(path)), handle_file(str(tmp_path / "region.png")), "", None, -1,
+                                api_name="/inpaint")
+        assert np.abs(_grey(out)[outside] - expected[outside]).max() <= 1, path.name
+    assert _grey(out)[img > 0.2].mean() > 80  # the 12-bit scan is not shown near-black
+    _, metrics = client.predict(handle_file(str(p12)), "wgangp_denoise", "denoise", True, -1, api_name="/enhance")
+    assert metrics["input psnr"] < 40  # noise at its true scale, not hidden in a near-black image
+
+
+def test_api_accepts_label_maps_in_every_studio_form(client, tmp_path):
+    """Class indices, display values k·255/(K-1) and the app's class colours give the same label map."""
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from medgan.data import load_brain_volume
+    from medgan.ui.common import labels_rgb
+
+    bv = load_brain_volume()
+    lab = np.asarray(bv.labels[90], np.uint8)
+    forms = {"indices": lab, "display": (lab * 85).astype(np.uint8), "colours": labels_rgb(lab)}
+    outs = {}
+    for name, arr in forms.items():
+        Image.fromarray(arr).save(tmp_path / f"{name}.png")
+        out, _ = client.predict(handle_file(str(tmp_path / f"{name}.png")), "spade_synthesis", 3, None, -1,
+                                api_name="/synthesize")
+        outs[name] = _grey(out)
+    assert np.array_equal(outs["indices"], outs["display"]) and np.array_equal(outs["indices"], outs["colours"])
+    Image.fromarray(np.rint(np.asarray(bv.volume[90]) * 255).astype(np.uint8)).save(tmp_path / "brain.png")
+    dice = [client.predict(handle_file(str(tmp_path / "brain.png")), "unet_segmentation",
+                           handle_file(str(tmp_path / f"{name}.png")), -1, api_name="/segment")[1]["dice mean"]
+            for name in forms]
+    assert dice[0] == dice[1] == dice[2]
+
+
+def test_api_refuses_bad_label_maps_and_tiny_inputs_with_plain_errors(client, tmp_path):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.integers(0, 17, (64, 64)) * 15).astype(np.uint8)).save(tmp_path / "seventeen.png")
+    Image.fromarray(np.ones((1, 1), np.uint8)).save(tmp_path / "one.png")
+    Image.fromarray(np.full((16, 64), 90, np.uint8)).save(tmp_path / "small.png")
+    calls = [
+        ((handle_file(str(tmp_path / "seventeen.png")), "", 0, None, -1), "/synthesize",
+         ["Could not synthesize", "found 17 distinct values 0..240", "accepted: class indices 0..3"]),
+        ((handle_file(str(tmp_path / "one.png")), "", 0, None, -1), "/synthesize", ["1×1 px", "32×32 px"]),
+        ((handle_file(str(tmp_path / "small.png")), None, "", None, -1), "/inpaint", ["16×64 px", "32×32 px"]),
+        ((handle_file(str(tmp_path / "small.png")), "", None, -1), "/segment", ["16×64 px", "32×32 px"]),
+    ]
+    for args, api_name, words in calls:
+        with pytest.raises(Exception) as err:
+            client.predict(*args, api_name=api_name)
+        msg = str(err.value)
+        assert all(w in msg for w in words), (api_name, msg)
+        assert str(tmp_path) not in msg and "Traceback" not in msg

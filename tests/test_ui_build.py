@@ -77,14 +77,16 @@ def test_painted_colours_snap_to_the_palette():
 
 def test_white_brush_marks_the_region_and_keeps_labels_beneath():
     from medgan.ui.annotate import editor_value, read_editor
+    from medgan.ui.geometry import DisplayGeometry
 
     img = np.zeros((32, 48), np.float32)
     lab = np.zeros((32, 48), np.uint8)
     lab[:, 24:] = 2
-    value = editor_value(img, lab)
-    value["layers"][0][10:20, 20:30] = (250, 250, 248, 230)  # white, slightly off after compositing
-    value["layers"].insert(0, np.zeros((32, 48, 4), np.uint8))  # an extra empty layer changes nothing
-    labels, region = read_editor(value, (32, 48), 4, previous=lab)
+    geom = DisplayGeometry((32, 48), canvas=96)  # 2 display pixels per voxel, rows centred with 16 px margins
+    value, painted = editor_value(img, lab, None, geom, 4)
+    value["layers"][0][16 + 20:16 + 40, 40:60] = (250, 250, 248, 230)  # white, slightly off after compositing
+    value["layers"].insert(0, np.zeros((96, 96, 4), np.uint8))  # an extra empty layer changes nothing
+    labels, region = read_editor(value, painted, 4, previous=lab)
     assert region.sum() == 100 and region[10:20, 20:30].all()
     assert np.array_equal(labels, lab)
 
@@ -94,16 +96,16 @@ def _load(name: str):
     from medgan.ui.common import Session
 
     out = H.on_example(name, Session())
-    return out[0], out[7]
+    return out[0], out[7], out[8]
 
 
 @pytest.mark.parametrize("task", list(TASKS))
 def test_studio_runs_every_task_on_the_embedded_brain(demo, task):
     from medgan.ui import run_handlers as R
 
-    s, editor = _load(BRAIN)
-    editor["layers"][0][100:150, 90:140] = (255, 255, 255, 255)  # the white brush: a region to inpaint
-    out = R.on_run_slice(s, editor, task, TASKS[task], "", False, 0, 3, 0.5, 1.0)
+    s, editor, view = _load(BRAIN)
+    editor["layers"][0][200:300, 180:280] = (255, 255, 255, 255)  # the white brush: a region to inpaint
+    out = R.on_run_slice(s, editor, task, TASKS[task], "", False, 0, 3, 0.5, 1.0, view)
     s, original, inp, output, slider, diff, metrics, _fig, _gallery, status = out
     assert original.shape == output.shape == diff.shape and output.shape[-1] == 3
     values = metrics.set_index("metric")["value"]
@@ -120,7 +122,7 @@ def test_studio_exports_readable_files(demo):
     from medgan.ui import export as E
     from medgan.ui import run_handlers as R
 
-    s, editor = _load(BRAIN)
+    s, editor, view = _load(BRAIN)
     s = R.on_run_slice(s, editor, "synthesis", "spade_synthesis", "", False, 0, 1, 0.5, 1.0)[0]
     (png,) = E.on_export_png(s)
     (nii,) = E.on_export_nifti(s)
@@ -141,7 +143,7 @@ def test_volume_run_and_nifti_keeps_geometry(demo):
     from medgan.ui import export as E
     from medgan.ui import run_handlers as R
 
-    s, editor = _load(BRAIN)
+    s, editor, _view = _load(BRAIN)
     # four slices keep the test short (a copy: the loaded example is shared between sessions)
     s.scan = dataclasses.replace(s.scan, volume=s.scan.volume[80:84], labels=s.scan.labels[80:84])
     s.labels = s.scan.labels.copy()
@@ -174,7 +176,7 @@ def test_ct_example_windows_and_bad_inputs_are_plain_errors(demo):
     message = " ".join(str(w.message) for w in warned)
     assert "README.md" in message and "/" not in message.split("README.md")[0]
     assert len(kept) == H.LOADED_OUTPUTS + 1 and all(k == gr.skip() for k in kept[:-1]) and kept[-1] is None
-    assert s[-1] == gr.skip()  # a file that loaded stays named in the box
+    assert s[-1] is None  # the box is emptied after a load too: the next upload is read on its own
     with pytest.raises(gr.Error, match="paint a label map first"):
         R.on_run_slice(s[0], None, "synthesis", "spade_synthesis", "", False, 0, 1, 40, 400)
     with pytest.raises(gr.Error, match="paint the region"):
@@ -188,17 +190,17 @@ def test_label_map_save_and_load_round_trip(demo):
 
     from medgan.ui import studio_handlers as H
 
-    s, editor = _load(BRAIN)
+    s, editor, view = _load(BRAIN)
     before = H.label_slice(s).copy()
-    s, (png, nii) = H.on_save_labels(s, editor)
+    s, (png, nii) = H.on_save_labels(s, editor, view)
     assert nib.load(nii).shape == (256, 256, s.labels.shape[0])
-    s, editor = H.on_clear_labels(s, 0.5, 1.0, editor)
+    s, editor, view = H.on_clear_labels(s, 0.5, 1.0, editor, view)
     assert not H.label_slice(s).any()
-    s, editor = H.on_label_file(png, s, 0.5, 1.0, editor)
+    s, editor, view = H.on_label_file(png, s, 0.5, 1.0, editor, view)
     assert np.array_equal(H.label_slice(s), before)
     from medgan.ui.annotate import read_editor
 
-    labels, region = read_editor(editor, before.shape, 4)
+    labels, region = read_editor(editor, s.painted, 4, previous=before)
     assert np.array_equal(labels, before) and not region.any()
 
 

@@ -33,8 +33,10 @@ TINY = {"task": "synthesis", "arch": "pix2pix", "steps": 60, "batch": 2, "size":
 
 @pytest.fixture(scope="module")
 def app():
-    with LiveApp(env={"MEDGAN_HOME": os.environ["MEDGAN_HOME"], "MEDGAN_LOG_LEVEL": "WARNING"},
-                 timeout=180) as live:
+    # an open server for local use (no login, no admin password, not a Space): anyone who reaches it may train
+    env = {"MEDGAN_HOME": os.environ["MEDGAN_HOME"], "MEDGAN_LOG_LEVEL": "WARNING", "MEDGAN_AUTH": "",
+           "MEDGAN_ADMIN_PASSWORD": "", "SPACE_ID": ""}
+    with LiveApp(env=env, timeout=180) as live:
         client = gradio_client.Client(live.url, verbose=False)
         live.client = client
         yield live

@@ -25,7 +25,7 @@ from medgan.io.limits import ReadLimits
 from medgan.io.reader import read_scan, sniff
 from medgan.io.resample import labels_on_grid
 from medgan.io.scan import Scan, ScanError
-from medgan.io.windowing import auto_window, fit_to_square, window
+from medgan.io.windowing import auto_window, fit_to_square, is_display_8bit, window
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +193,9 @@ def _as_labels(vol: np.ndarray, path: Path, num_classes: int | None, warnings: l
 
 
 def _intensity(scan: Scan) -> np.ndarray:
-    """float32 [0, 1]: 8-bit rasters /255, CT soft-tissue window, anything else 0.5–99.5 percentiles."""
-    if scan.source_format in ("png", "jpeg", "tiff") and scan.volume.min() >= 0 and scan.volume.max() <= 255:
+    """float32 [0, 1]: 8-bit display rasters /255 (:func:`medgan.io.is_display_8bit`; a 16-bit file is windowed
+    whatever its values), CT soft-tissue window, anything else 0.5–99.5 percentiles."""
+    if is_display_8bit(scan):
         return np.clip(scan.volume / 255.0, 0.0, 1.0).astype(np.float32)
     level, width = auto_window(scan)
     return window(scan.volume, level, width)

@@ -27,6 +27,15 @@ class ReadLimits:
 
 DEFAULT_LIMITS = ReadLimits()
 
+MIN_SIDE = 32  # px: the smallest side of an image or label map the tasks accept (API and Studio)
+
+
+def check_min_side(height: int, width: int, what: str = "image") -> None:
+    """ValueError naming the size found and the minimum when a side of an (H, W) plane is under MIN_SIDE."""
+    if min(int(height), int(width)) < MIN_SIDE:
+        raise ValueError(f"the {what} is {int(height)}×{int(width)} px; images and label maps must be at least "
+                         f"{MIN_SIDE}×{MIN_SIDE} px")
+
 
 def human_bytes(n: float) -> str:
     """'1.5 GiB' style rendering for messages."""

@@ -18,6 +18,9 @@ CT_PRESETS: dict[str, tuple[float, float]] = {
 
 AXES: dict[str, int] = {"axial": 0, "coronal": 1, "sagittal": 2}
 
+DISPLAY_WINDOW: tuple[float, float] = (127.5, 255.0)  # (level, width) of an 8-bit display image: 0..255 → 0..1
+RASTER_FORMATS = ("png", "jpeg", "tiff")
+
 
 def preset(name: str) -> tuple[float, float]:
     """(level, width) of a CT preset; ValueError listing the valid names."""
@@ -50,6 +53,20 @@ def window_percentile(volume: np.ndarray, low: float = 0.5, high: float = 99.5) 
     """MR-style windowing: the [low, high] percentiles → [0, 1] (float32, clipped)."""
     lo, hi = percentile_range(volume, low, high)
     return window(volume, (lo + hi) / 2.0, max(hi - lo, 1e-6))
+
+
+def is_display_8bit(scan: Scan | np.ndarray) -> bool:
+    """Whether an image is an 8-bit display picture (shown as 0..255 → [0, 1], not auto-windowed): a uint8
+    array, or a PNG / JPEG / TIFF stored at 8 bits per sample whose values lie in 0..255. A 16-bit file is
+    never one, whatever its values (12-bit data in a 16-bit PNG is auto-windowed)."""
+    if isinstance(scan, np.ndarray):
+        return scan.dtype == np.uint8
+    if getattr(scan, "source_format", "") not in RASTER_FORMATS:
+        return False
+    if (getattr(scan, "metadata", None) or {}).get("data type") not in ("uint8", "bool"):
+        return False
+    vol = np.asarray(scan.volume)
+    return bool(vol.size) and float(vol.min()) >= 0.0 and float(vol.max()) <= 255.0
 
 
 def auto_window(scan: Scan) -> tuple[float, float]:

@@ -104,18 +104,18 @@ def embedded_real(name: str = "embedded-test") -> ImageSource:
 
 def _read_image_file(path: Path) -> list[np.ndarray]:
     """A file → list of float (H, W) in [0, 1] (PNG/JPEG/TIFF: one image; DICOM/NIfTI: every non-empty slice)."""
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    from medgan.io import read_scan
+
+    if path.suffix.lower() == ".bmp":  # 8-bit only: a display picture, 0..255
         from PIL import Image
 
         with Image.open(path) as im:
-            arr = np.asarray(im.convert("I;16") if im.mode.startswith("I") else im.convert("L"), dtype=np.float32)
-        hi = 65535.0 if arr.max() > 255 else 255.0
-        return [arr / hi]
-    try:
-        from medgan.io import read_scan  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise ValueError(f"{path.name}: only {', '.join(IMAGE_SUFFIXES)} images are accepted here") from exc
+            return [np.asarray(im.convert("L"), dtype=np.float32) / 255.0]
     scan = read_scan(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:  # 8-bit pictures 0..255; 16-bit ones windowed, as the Studio does
+        from medgan.domain import normalise
+
+        return [normalise(scan)[0]]
     vol = np.asarray(scan.volume, dtype=np.float32)
     lo, hi = np.percentile(vol, [0.5, 99.5])
     vol = np.clip((vol - lo) / max(hi - lo, 1e-6), 0, 1)

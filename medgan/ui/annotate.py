@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from medgan.ui.common import PALETTE, REGION, REGION_COLOUR, grey_rgb, label_rgba, merge_layers, snap_labels
+from medgan.ui.common import (
+    PALETTE,
+    REGION,
+    REGION_COLOUR,
+    UserError,
+    grey_rgb,
+    label_rgba,
+    merge_layers,
+    snap_labels,
+)
 from medgan.ui.geometry import DisplayGeometry
+from medgan.ui.label_files import read_label_map
 
 logger = logging.getLogger(__name__)
 
@@ -92,34 +101,13 @@ def read_editor(value: dict | None, painted: Painted, num_classes: int,
 
 
 def read_label_file(path: str, shape: tuple[int, int], num_classes: int) -> np.ndarray:
-    """A label map file → uint8 (H, W) for the current slice.
-
-    PNG: either integer values (grey, 0..K-1) or palette colours (as saved by the Studio). NIfTI / DICOM SEG:
-    the middle slice of its volume (or the only one). The map must have the slice's size."""
-    low = path.lower()
-    if low.endswith((".png", ".tif", ".tiff")):
-        from PIL import Image
-
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGBA") if im.mode in ("RGB", "RGBA", "P") else im)
-        if arr.ndim == 3:
-            opaque = arr.copy()
-            opaque[..., 3] = np.where(arr[..., :3].sum(-1) > 0, 255, 0)
-            lab = snap_labels(opaque, arr.shape[:2], num_classes)
-            lab[lab == REGION] = 0
-        else:
-            lab = arr.astype(np.int64)
-    else:
-        from medgan.io import read_scan
-
-        scan = read_scan(path)
-        vol = scan.labels if scan.labels is not None else scan.volume
-        lab = np.rint(np.asarray(vol[vol.shape[0] // 2])).astype(np.int64)
+    """A label map file → uint8 (H, W) for the current slice, read as the API reads it
+    (:func:`medgan.ui.label_files.read_label_map`: indices, display values or class colours; NIfTI / DICOM SEG:
+    the middle slice). The map must have the slice's size."""
+    lab = read_label_map(path, num_classes)
     if lab.shape != tuple(shape):
-        raise ValueError(f"the label map is {lab.shape[0]}×{lab.shape[1]} but the slice is {shape[0]}×{shape[1]}")
-    if lab.min() < 0 or lab.max() >= num_classes:
-        raise ValueError(f"label values must be 0..{num_classes - 1}; found {int(lab.min())}..{int(lab.max())}")
-    return lab.astype(np.uint8)
+        raise UserError(f"the label map is {lab.shape[0]}×{lab.shape[1]} but the slice is {shape[0]}×{shape[1]}")
+    return lab
 
 
 def save_label_png(labels: np.ndarray, folder: Path) -> str:

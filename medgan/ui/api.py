@@ -3,8 +3,10 @@
 Each takes files (DICOM / NIfTI / PNG / JPEG / TIFF; volumes use their middle slice unless ``slice_index`` ≥ 0)
 and returns a PNG (8-bit grey image, or for /segment the label map with pixel value = class) plus the metrics
 as JSON, with ``in_domain`` / ``domain_score`` (≤ 1 passes) and, out of domain, ``domain_warning``
-(medgan.domain): out-of-domain inputs still run. The components live in a hidden column; only these five
-events are public.
+(medgan.domain): out-of-domain inputs still run. Images are normalised as in the Studio (medgan.domain.normalise)
+and label maps read as in the Studio (medgan.ui.label_files); either under ``medgan.io.MIN_SIDE`` px on a side is
+refused. A refused input is a ``gr.Error`` the client sees. The components live in a hidden column; only these
+five events are public.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from medgan import tasks
 from medgan.data.corruptions import square_hole
 from medgan.defaults import DEFAULT_MODELS
 from medgan.domain import check, normalise
-from medgan.io import read_scan
-from medgan.ui.common import UserError, friendly, to_uint8
+from medgan.inference import find_card
+from medgan.io import check_min_side, read_scan
+from medgan.tasks.encode import card_value
+from medgan.ui.common import DEFAULT_CLASSES, UserError, friendly, to_uint8
+from medgan.ui.label_files import read_label_map, read_region_map
 from medgan.ui.run_panel import out_dir
 
 logger = logging.getLogger(__name__)
@@ -41,12 +46,14 @@ def read_image(f: Any, slice_index: int = -1) -> np.ndarray:
 
 def read_image_scan(f: Any, slice_index: int = -1) -> tuple[np.ndarray, Any]:
     """(slice, scan): the slice normalised by :func:`medgan.domain.normalise` (the one input normalisation:
-    MR-like scans 0.5–99.5 percentiles of the non-zero voxels, CT the soft-tissue window) and the Scan."""
+    8-bit display pictures 0..255, CT the soft-tissue window, anything else the 0.5–99.5 percentiles of the
+    non-zero voxels) and the Scan. Images under MIN_SIDE px on a side are refused."""
     path = _path(f)
     if not path:
         raise UserError("an image file is required")
     scan = read_scan(path)
-    n = np.asarray(scan.volume).shape[0]
+    n, h, w = np.asarray(scan.volume).shape
+    check_min_side(h, w, "image")
     i = n // 2 if slice_index is None or slice_index < 0 else int(slice_index)
     if i >= n:
         raise UserError(f"slice_index {i} is out of range: the scan has {n} slice(s)")
@@ -60,30 +67,31 @@ def _domain(img: np.ndarray | None, scan: Any, model: str) -> dict[str, Any]:
     return check(img, model, scan).api()
 
 
-def read_labels(f: Any, slice_index: int = -1) -> np.ndarray:
-    """A label-map file → uint8 (H, W): a PNG whose pixel values are classes, or a NIfTI / DICOM SEG volume."""
+def _classes(model: str) -> int:
+    """Label classes of a checkpoint (its card's; the bundled 4 when the card names none or is unknown)."""
+    try:
+        names = card_value(find_card(model), "label_classes")
+    except ValueError:
+        names = None
+    return len(names) if names else len(DEFAULT_CLASSES)
 
+
+def read_labels(f: Any, slice_index: int = -1, num_classes: int = len(DEFAULT_CLASSES)) -> np.ndarray:
+    """A label-map file → uint8 (H, W) classes (:func:`medgan.ui.label_files.read_label_map`: indices, display
+    values k·255/(K-1) or the app's class colours; anything else is refused)."""
     path = _path(f)
     if not path:
         raise UserError("a label map file is required")
-    scan = read_scan(path)
-    vol = scan.labels if scan.labels is not None else scan.volume
-    vol = np.asarray(vol)
-    i = vol.shape[0] // 2 if slice_index is None or slice_index < 0 else int(slice_index)
-    if i >= vol.shape[0]:
-        raise UserError(f"slice_index {i} is out of range: the label map has {vol.shape[0]} slice(s)")
-    lab = np.rint(vol[i]).astype(np.int64)
-    if lab.min() < 0 or lab.max() > 255:
-        raise UserError("a label map must hold small non-negative integers (0 = background)")
-    return lab.astype(np.uint8)
+    return read_label_map(path, num_classes, slice_index)
 
 
 def read_mask(f: Any, shape: tuple[int, int]) -> np.ndarray:
     """A region file (any non-zero pixel = to fill) or, when absent, a centred square hole (50 px at 256)."""
 
-    if _path(f) is None:
+    path = _path(f)
+    if path is None:
         return square_hole(shape, center=(shape[0] // 2, shape[1] // 2))
-    m = read_labels(f) > 0
+    m = read_region_map(path)
     if m.shape != shape:
         raise UserError(f"the region mask is {m.shape[0]}×{m.shape[1]} but the image is {shape[0]}×{shape[1]}")
     return m
@@ -104,9 +112,9 @@ def _json(metrics: dict[str, float]) -> dict[str, float | None]:
 @friendly("synthesize")
 def api_synthesize(label_map: Any, model: str, seed: float, reference: Any, slice_index: float) -> tuple:
     """Label map file (PNG with class values, NIfTI, DICOM SEG) → synthetic image PNG + metrics."""
-    labels = read_labels(label_map, int(slice_index))
-    ref, scan = read_image_scan(reference, int(slice_index)) if _path(reference) else (None, None)
     model = model or DEFAULT_MODELS["synthesis"]
+    labels = read_labels(label_map, int(slice_index), _classes(model))
+    ref, scan = read_image_scan(reference, int(slice_index)) if _path(reference) else (None, None)
     r = tasks.synthesize(labels, model, seed=int(seed or 0), reference=ref)
     return _png(to_uint8(r.output), "synthesis.png"), {**_json(r.metrics), **_domain(ref, scan, model)}
 
@@ -116,8 +124,8 @@ def api_inpaint(image: Any, region: Any, model: str, labels: Any, slice_index: f
     """Image file + region mask file (non-zero = fill; none = centred square) → inpainted PNG + metrics."""
     img, scan = read_image_scan(image, int(slice_index))
     mask = read_mask(region, img.shape)
-    lab = read_labels(labels, int(slice_index)) if _path(labels) else None
     model = model or DEFAULT_MODELS["inpainting"]
+    lab = read_labels(labels, int(slice_index), _classes(model)) if _path(labels) else None
     r = tasks.inpaint(img, mask, model, labels=lab)
     return _png(to_uint8(r.output), "inpainting.png"), {**_json(r.metrics), **_domain(img, scan, model)}
 
@@ -126,8 +134,8 @@ def api_inpaint(image: Any, region: Any, model: str, labels: Any, slice_index: f
 def api_segment(image: Any, model: str, reference_labels: Any, slice_index: float) -> tuple:
     """Image file → label map PNG (pixel value = class) + Dice / IoU vs the reference labels when given."""
     img, scan = read_image_scan(image, int(slice_index))
-    ref = read_labels(reference_labels, int(slice_index)) if _path(reference_labels) else None
     model = model or DEFAULT_MODELS["segmentation"]
+    ref = read_labels(reference_labels, int(slice_index), _classes(model)) if _path(reference_labels) else None
     r = tasks.segment(img, model, reference_labels=ref)
     return _png(r.labels.astype(np.uint8), "segmentation.png"), {**_json(r.metrics), **_domain(img, scan, model)}
 

@@ -5,6 +5,7 @@ Environment variables:
   MEDGAN_PORT or GRADIO_SERVER_PORT (default 7860),
   MEDGAN_AUTH ("user:pass,user2:pass2"; none = open), MEDGAN_MAX_FILE_SIZE (default "500mb"),
   MEDGAN_QUEUE_SIZE (default 32), MEDGAN_HOME (state; Gradio's temp files go to MEDGAN_HOME/gradio-tmp).
+Who may train on an open server (MEDGAN_ADMIN_PASSWORD, SPACE_ID): medgan.ui.train_access.
 """
 
 from __future__ import annotations

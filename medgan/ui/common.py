@@ -153,6 +153,12 @@ def plain(message: str) -> str:
     return _PATH.sub(r"\1", message)
 
 
+def client_host(request: Any) -> str:
+    """The address a Gradio request came from ("unknown" without one): the key of per-client login back-off."""
+    client = getattr(request, "client", None) if request is not None else None
+    return str(getattr(client, "host", None) or "unknown")
+
+
 class UserError(ValueError):
     """A problem the user can fix; its message is shown as is."""
 

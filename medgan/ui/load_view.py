@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from medgan.data import brain_scan
-from medgan.io import CT_PRESETS, auto_window, read_scan, take_slice, window
+from medgan.io import CT_PRESETS, auto_window, check_min_side, read_scan, take_slice, window
 
 __all__ = ["window"]  # re-exported for the handlers
 
@@ -29,21 +29,25 @@ SCAN_SUFFIXES = [".dcm", ".dicom", ".ima", ".nii", ".gz", ".zip", ".png", ".jpg"
 
 
 def read_upload(files: Any) -> Any:
-    """Uploaded path(s) → Scan. One file (DICOM, NIfTI, PNG/JPEG/TIFF, zip of a series) or several DICOM files."""
+    """Uploaded path(s) → Scan. One file (DICOM, NIfTI, PNG/JPEG/TIFF, zip of a series) or several DICOM files;
+    slices under MIN_SIDE px on a side are refused (as by the API)."""
 
     if files is None or (isinstance(files, list) and not files):
         raise ValueError("no file was uploaded")
     paths = [str(getattr(f, "name", f)) for f in (files if isinstance(files, list) else [files])]
     if len(paths) == 1:
-        return read_scan(paths[0])
-    try:
-        return read_scan(paths)
-    except ValueError as exc:  # name the upload, never the server folder the files were put in
-        folder = os.path.commonpath(paths)
-        msg = str(exc)
-        if msg.startswith(folder + ":"):
-            msg = f"the {len(paths)} uploaded files" + msg[len(folder):]
-        raise ValueError(msg) from None
+        scan = read_scan(paths[0])
+    else:
+        try:
+            scan = read_scan(paths)
+        except ValueError as exc:  # name the upload, never the server folder the files were put in
+            folder = os.path.commonpath(paths)
+            msg = str(exc)
+            if msg.startswith(folder + ":"):
+                msg = f"the {len(paths)} uploaded files" + msg[len(folder):]
+            raise ValueError(msg) from None
+    check_min_side(scan.shape[1], scan.shape[2], "image")
+    return scan
 
 
 def example_loaders() -> dict[str, Callable[[], Any]]:
@@ -79,7 +83,7 @@ def default_window(scan: Any) -> str:
 
 
 def level_width_for(scan: Any, preset: str) -> tuple[float, float]:
-    """(level, width) of a preset for this scan (auto: from the volume's 0.5–99.5 percentiles)."""
+    """(level, width) of a preset for this scan (auto: the models' input normalisation, as the API applies it)."""
     if preset in CT_WINDOWS:
         return CT_WINDOWS[preset]
     if getattr(scan, "source_format", "") == "embedded":  # already in [0, 1], as the bundled models saw it

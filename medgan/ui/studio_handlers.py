@@ -72,6 +72,7 @@ def _level_width_sliders(s: Session, preset: str) -> tuple[Any, Any, float, floa
     level, width = LV.level_width_for(s.scan, preset)
     if s.scan.modality == "CT":
         lo, hi = min(lo, -1200.0), max(hi, 2000.0)
+    lo, hi = min(lo, level - width / 2), max(hi, level + width / 2)  # the window itself fits the sliders
     span = max(hi - lo, 1e-3)
     step = span / 1000
     level, width = float(np.clip(level, lo, hi)), float(np.clip(width, step, 2 * span))

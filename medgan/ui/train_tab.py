@@ -3,8 +3,9 @@
 ``build_train_tab()`` is called inside ``with gr.Tab("Train"):``. Everything shown is read from the jobs table
 and the run's folder on every refresh (``gr.Timer``), so a reload or another browser re-attaches to any job.
 Named API endpoints for ``gradio_client``: ``/train_start``, ``/train_cancel``, ``/train_resume``,
-``/train_status`` (JSON), ``/train_list`` (JSON), ``/train_download``. The checkpoint list (``/models``) is public
-and read-only: :mod:`medgan.ui.models_api`.
+``/train_status`` (JSON), ``/train_list`` (JSON), ``/train_download``. Who may start, resume or cancel (the last
+argument, ``admin_password``, on an open server): :mod:`medgan.ui.train_access`. The checkpoint list (``/models``)
+is public and read-only: :mod:`medgan.ui.models_api`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from medgan.jobs.scheduler import get_scheduler, gpu_name
 from medgan.jobs.spec import CPU_SCALE, DEGRADATIONS, GPU_SCALE, TASKS, JobSpec, seed_hyper, task_archs
 from medgan.jobs.store import JobRecord
 from medgan.training.finetune import FINETUNE_LR_SCALE
+from medgan.ui.train_access import build_password_box, require
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +132,11 @@ def start_job(task: str, arch: str, degradation: str | None, init_from: str | No
               spectral_norm: bool, device: str, seed: float, name: str | None,
               ckpt_every: float | None = 0, ema_decay: float | None = 0, amp_cpu: bool = False,
               r1_gamma: float | None = None, g_args: str | None = "", freeze: str | None = "",
-              warmup_steps: float | None = None) -> tuple[str, Any]:
-    """Validate the form and the data, then queue the job. Returns (message, job id)."""
+              warmup_steps: float | None = None, admin_password: str | None = "",
+              request: gr.Request = None) -> tuple[str, Any]:
+    """Validate the form and the data, then queue the job. Returns (message, job id); gr.Error when this visitor may
+    not train (medgan.ui.train_access)."""
+    require(admin_password, request)
     init = None if not init_from or init_from == SCRATCH else init_from
     try:
         if task not in TASKS:
@@ -160,11 +165,8 @@ def start_job(task: str, arch: str, degradation: str | None, init_from: str | No
     return f"✅ Job `{job.id}` queued ({job.name}).", job.id
 
 
-def _choices() -> list[tuple[str, str]]:
-    return view.job_choices(get_scheduler().store.list(limit=100))
-
-
-def _act(action: str, job_id: str | None) -> str:
+def _act(action: str, job_id: str | None, admin_password: str | None, request: Any) -> str:
+    require(admin_password, request)
     if not job_id:
         return "❌ Pick a job first."
     sched = get_scheduler()
@@ -179,14 +181,14 @@ def _act(action: str, job_id: str | None) -> str:
     return f"▶️ Job `{job.id}` queued to resume from its last checkpoint."
 
 
-def cancel_job(job_id: str | None) -> str:
+def cancel_job(job_id: str | None, admin_password: str | None = "", request: gr.Request = None) -> str:
     """Cancel a queued job, or stop a running one after its current step (keeps the last checkpoint)."""
-    return _act("cancel", job_id)
+    return _act("cancel", job_id, admin_password, request)
 
 
-def resume_job(job_id: str | None) -> str:
+def resume_job(job_id: str | None, admin_password: str | None = "", request: gr.Request = None) -> str:
     """Queue a cancelled or failed job to continue from its last checkpoint."""
-    return _act("resume", job_id)
+    return _act("resume", job_id, admin_password, request)
 
 
 def train_status(job_id: str) -> dict:
@@ -268,7 +270,7 @@ def refresh(job_id: str | None, seen: dict | None) -> tuple:
 
 def on_load() -> Any:
     """Re-attach: the job list from the database, the running (or newest) job selected."""
-    return gr.update(choices=_choices(), value=_latest_job_id())
+    return gr.update(choices=view.job_choices(get_scheduler().store.list(limit=100)), value=_latest_job_id())
 
 
 # ---------------------------------------------------------------------------------------------- layout
@@ -294,7 +296,7 @@ def build_train_tab() -> None:
                                    elem_id="train-data")
             upload = gr.File(label="Zip of PNG pairs (images/ + masks/) or NIfTI image + label pairs (ACDC)",
                              file_types=[".zip"], type="filepath", elem_id="train-upload", visible=False)
-            server_folder = gr.Dropdown(_server_choices(), label="Server folder", visible=bool(server_root()),
+            server_folder = gr.Dropdown(server_folders(), label="Server folder", visible=bool(server_root()),
                                         allow_custom_value=True)
             with gr.Accordion("Hyper-parameters (seed defaults)", open=False):
                 with gr.Row():
@@ -344,6 +346,7 @@ def build_train_tab() -> None:
                                                   "most 100) for fine-tunes, none from scratch.")
             name = gr.Textbox(label="Model name (optional)", placeholder="e.g. spade_synthesis_my_scans",
                               elem_id="train-name")
+            admin_password = build_password_box()
             start = gr.Button("Start training", variant="primary", elem_id="train-start")
             message = gr.Markdown(elem_id="train-message")
         with gr.Column(scale=6, min_width=420):
@@ -378,9 +381,10 @@ def build_train_tab() -> None:
     start.click(start_job, [task, arch, degradation, init_from, data_source, upload, server_folder, steps,
                             batch_size, lr_g, lr_d, lambda_l1, n_critic, image_size, augment, spectral_norm,
                             device, seed, name, ckpt_every, ema_decay, amp_cpu, r1_gamma, g_args, freeze,
-                            warmup_steps], [message, job], api_name="train_start", concurrency_limit=2)
-    cancel.click(cancel_job, job, message, api_name="train_cancel", concurrency_limit=4)
-    resume.click(resume_job, job, message, api_name="train_resume", concurrency_limit=4)
+                            warmup_steps, admin_password], [message, job], api_name="train_start",
+                concurrency_limit=2)
+    cancel.click(cancel_job, [job, admin_password], message, api_name="train_cancel", concurrency_limit=4)
+    resume.click(resume_job, [job, admin_password], message, api_name="train_resume", concurrency_limit=4)
     download.click(download_model, job, files, api_name="train_download", concurrency_limit=4)
     outs = [status, plot, vals, sample, logbox, jobs_df, cancel, resume, job, seen]
     kw: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", "concurrency_limit": 8,
@@ -392,7 +396,3 @@ def build_train_tab() -> None:
     root = gr.context.Context.root_block
     if root is not None:
         root.load(on_load, None, job, api_visibility="private")
-
-
-def _server_choices() -> list[str]:
-    return server_folders()

@@ -18,6 +18,7 @@ from medgan.turing import study as st
 from medgan.turing.results import charts, export_csv, study_summary, write_model_cards
 from medgan.turing.store import StudyError
 from medgan.turing.study_types import StudyOptions
+from medgan.ui.common import client_host
 
 logger = logging.getLogger(__name__)
 PRIVATE = {"api_visibility": "private"}
@@ -35,13 +36,8 @@ def _studies() -> list[str]:
     return [s.name for s in service.get_store().list_studies()]
 
 
-def _client(request: gr.Request | None) -> str:
-    client = getattr(request, "client", None) if request is not None else None
-    return str(getattr(client, "host", None) or "unknown")
-
-
 def unlock(password: str, request: gr.Request) -> tuple:
-    token, message = service.admin_guard().login(password, _client(request))
+    token, message = service.admin_guard().login(password, client_host(request))
     if token:
         names = _studies()
         return (token, gr.Column(visible=True), message,
