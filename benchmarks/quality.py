@@ -33,7 +33,8 @@ ALL = ("inpainting", "synthesis", "segmentation", "enhancement")
 
 
 def _names(task: str, only: set[str]) -> list[str]:
-    return [c.name for c in list_cards(task) if c.bundled and (not only or c.name in only)]
+    """The bundled checkpoints of ``task``, or those named in --models (a candidate in MEDGAN_HOME too)."""
+    return [c.name for c in list_cards(task) if (c.name in only if only else c.bundled)]
 
 
 def _write_cards(rows: list[Q.Row]) -> None:
@@ -96,11 +97,13 @@ def main() -> int:
     if "segmentation" in tasks:
         rows += Q.segmentation_rows(_names("segmentation", only), images, labels)
     if "enhancement" in tasks:
-        enh = {c.degradation: c.name for c in list_cards("enhancement")
-               if c.bundled and c.degradation and (not only or c.name in only)}
+        enh: dict[str, list[str]] = {}
+        for c in list_cards("enhancement"):
+            if c.degradation and c.name in _names("enhancement", only):
+                enh.setdefault(c.degradation, []).append(c.name)
         rows += Q.enhancement_rows(enh, list(images), "test slices")
         rows += Q.enhancement_rows({k: v for k, v in enh.items() if k in ("denoise", "sr4")}, list(real.values()),
-                                   "real pydicom slices")
+                                   "real pydicom slices", image_names=list(real))
     print(Q.format_rows(rows))
     if args.write_cards:
         _write_cards(rows)

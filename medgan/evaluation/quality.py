@@ -181,16 +181,20 @@ def segmentation_rows(models: list, images: np.ndarray, labels: np.ndarray) -> l
     return rows
 
 
-def enhancement_rows(models: dict, images: list[np.ndarray], condition: str) -> list[Row]:
-    """Denoise / ×4 SR / deblur (``models``: degradation → checkpoint) vs the degraded input and classical
-    methods, PSNR/SSIM vs the clean image."""
+def enhancement_rows(models: dict, images: list[np.ndarray], condition: str,
+                     image_names: list[str] | None = None) -> list[Row]:
+    """Denoise / ×4 SR / deblur (``models``: degradation → checkpoint name, or a list of names to compare) vs
+    the degraded input and classical methods, PSNR/SSIM vs the clean image. With ``image_names``, one row per
+    image as well as the mean (a model must not harm any single scan)."""
     rows = []
-    for kind, name in models.items():
+    for kind, names in models.items():
+        names = [names] if isinstance(names, str) else list(names)
         base = {"denoise": B.DENOISE_BASELINES, "deblur": B.DEBLUR_BASELINES}.get(kind, {})
         per: dict[str, list[dict[str, float]]] = {}
         for i, clean in enumerate(images):
             deg = degrade(clean, kind, rng=np.random.default_rng(i))
-            outs = {"degraded input": deg, label_of(name): enhance(deg, name, kind, degrade=False).output}
+            outs = {"degraded input": deg}
+            outs.update({label_of(n): enhance(deg, n, kind, degrade=False).output for n in names})
             if kind == "sr4":
                 low = downsample(clean)
                 outs.update({k: f(low, clean.shape) for k, f in B.SR_BASELINES.items()})
@@ -199,6 +203,8 @@ def enhancement_rows(models: dict, images: list[np.ndarray], condition: str) -> 
             for k, o in outs.items():
                 per.setdefault(k, []).append({"psnr": float(finite_psnr(psnr(o, clean))), "ssim": float(ssim(o, clean))})
         rows += [Row("enhancement", f"{condition}, {kind}", k, _mean(v)) for k, v in per.items()]
+        for i, image_name in enumerate(image_names or []):
+            rows += [Row("enhancement", f"{condition}: {image_name}, {kind}", k, v[i]) for k, v in per.items()]
     return rows
 
 

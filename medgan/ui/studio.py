@@ -67,7 +67,7 @@ def build_studio_tab() -> None:
             with gr.Row():
                 label_file = gr.File(label="Load a label map (PNG / NIfTI)", file_types=[".png", ".nii", ".gz",
                                                                                         ".dcm", ".tif"],
-                                     height=90, scale=2)
+                                     height=90, scale=2, elem_id="mg-label-file")
                 with gr.Column(scale=1, min_width=120):
                     save_labels_btn = gr.Button("Save label map", size="sm")
                     saved_labels = gr.File(label="labels: slice PNG (value = class) + volume NIfTI",
@@ -136,7 +136,7 @@ def build_studio_tab() -> None:
     data_btn.click(H.on_dataset_labels, lw_ed, [*view_out, status], **PRIVATE)
     clear_btn.click(H.on_clear_labels, lw_ed, view_out, **PRIVATE)
     clear_region_btn.click(H.on_clear_region, lw_ed, view_out, **PRIVATE)
-    label_file.upload(H.on_label_file, [label_file, *lw_ed], view_out, **PRIVATE)
+    label_file.upload(H.on_label_file, [label_file, *lw_ed], [*view_out, label_file], **PRIVATE)
     save_labels_btn.click(H.on_save_labels, [session, editor, view], [session, saved_labels], **PRIVATE)
 
     task_out = [model, card, degradation, already, n, vol_btn]

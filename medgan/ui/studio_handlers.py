@@ -210,7 +210,7 @@ def on_clear_region(s: Session, level: float, width: float, editor: dict | None,
     return s, *editor_for(s, level, width, None)
 
 
-@friendly("read the label map")
+@friendly("read the label map", keep=4, clear=1)
 def on_label_file(path: str | None, s: Session, level: float, width: float, editor: dict | None,
                   view: str | None) -> tuple:
     need_scan(s)
@@ -223,7 +223,7 @@ def on_label_file(path: str | None, s: Session, level: float, width: float, edit
     if s.labels is None:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, lab)
-    return s, *editor_for(s, level, width, region)
+    return s, *editor_for(s, level, width, region), None  # the box is emptied: the map is on the painter
 
 
 @friendly("save the label map")
