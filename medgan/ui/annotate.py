@@ -39,6 +39,10 @@ class Painted:
     key: str
     geometry: DisplayGeometry
     shown: np.ndarray
+    axis: int = 0
+    index: int = 0
+    base: np.ndarray | None = None  # the slice's labels when sent: edits are applied to them, so re-reading
+    #                                 the same painter (every stroke sends it whole) gives the same labels
 
 
 def label_layer(labels: np.ndarray | None, region: np.ndarray | None, shape: tuple[int, int],
@@ -69,14 +73,15 @@ def _borders(labels: np.ndarray) -> np.ndarray:
 
 def editor_value(image: np.ndarray, labels: np.ndarray | None, region: np.ndarray | None,
                  geometry: DisplayGeometry, num_classes: int, key: str = "", opacity: float = 0.4,
-                 outline: bool = False) -> tuple[dict, Painted]:
+                 outline: bool = False, where: tuple[int, int] = (0, 0)) -> tuple[dict, Painted]:
     """The painter's value (background = the windowed slice, one layer with the labels and the region), both
     at exactly the canvas size of ``geometry``, and the :class:`Painted` record to read the edits against."""
     layer = geometry.to_canvas(label_layer(labels, region, image.shape, opacity, outline), fill=0)
     bg = geometry.to_canvas(np.concatenate([grey_rgb(image), np.full((*image.shape, 1), 255, np.uint8)], -1),
                             fill=(0, 0, 0, 255), smooth=True)
     shown = snap_labels(layer, layer.shape[:2], num_classes)
-    return {"background": bg, "layers": [layer], "composite": None}, Painted(key, geometry, shown)
+    base = None if labels is None else np.asarray(labels, np.uint8).copy()
+    return {"background": bg, "layers": [layer], "composite": None}, Painted(key, geometry, shown, *where, base)
 
 
 def read_editor(value: dict | None, painted: Painted, num_classes: int,

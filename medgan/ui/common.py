@@ -220,6 +220,8 @@ class Session:
     auto_labelled: set[tuple[int, int]] = field(default_factory=set)  # (axis, index) labelled by the U-Net
     scan_id: str = ""  # new for every loaded scan; the painter's view key starts with it
     painted: Any = None  # annotate.Painted: what the painter was last sent (its key, geometry, canvas labels)
+    recent: dict[str, Any] = field(default_factory=dict)  # view key → Painted of the last few views sent
+    region: np.ndarray | None = None  # the inpainting region painted on the slice on screen
     opacity: float = 0.4  # label overlay opacity on the painter
     outline: bool = False  # draw only the labels' borders
 

@@ -38,23 +38,31 @@ def label_slice(s: Session) -> np.ndarray | None:
     return None if s.labels is None else LV.take(s.labels, s.axis, s.index)
 
 
-def commit_editor(s: Session, editor: dict | None, view: str | None) -> np.ndarray:
-    """Write the painted labels of the current slice back into the label volume; return the region mask.
+RECENT_VIEWS = 8  # painters kept to read late strokes against (a stroke may arrive after the next slice)
 
-    ``view`` is the view key the browser's painter was showing: when it is not the session's (the painter was
-    still showing another scan or slice), nothing is written and the user is asked to try again."""
+
+def commit_editor(s: Session, editor: dict | None, view: str | None) -> np.ndarray:
+    """Write what the painter shows into the label volume, at the slice it was showing; return the region
+    (of the slice on screen).
+
+    ``view`` is the view key of the browser's painter; its edits are read against what was sent for that view
+    (a stroke that arrives after the user scrolled on lands on its own slice). An unknown key with paint on it
+    is refused: nothing is written and the user is asked to try again."""
     shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
-    painted = s.painted
-    if painted is None or view != painted.key or painted.key != s.view_key():
+    painted = s.recent.get(view or "")
+    if painted is None:
         if editor and editor.get("layers") and view:
             raise UserError("the painter was still showing another scan or slice; nothing was changed, try again")
-        return np.zeros(shape, bool)
-    labels, region = A.read_editor(editor, painted, num_classes(s), previous=label_slice(s))
+        return s.region if s.region is not None and s.region.shape == shape else np.zeros(shape, bool)
+    labels, region = A.read_editor(editor, painted, num_classes(s), previous=painted.base)
     if labels is not None and (s.labels is not None or labels.any()):
         if s.labels is None:
             s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
-        LV.put(s.labels, s.axis, s.index, labels)
-    return region
+        LV.put(s.labels, painted.axis, painted.index, labels)
+    if view == s.view_key():
+        s.region = region
+        return region
+    return np.zeros(shape, bool)
 
 
 def editor_for(s: Session, level: float, width: float, region: np.ndarray | None = None) -> tuple[dict, str]:
@@ -62,7 +70,11 @@ def editor_for(s: Session, level: float, width: float, region: np.ndarray | None
     image = unit_slice(s, level, width)
     geometry = geometry_for(s.scan, s.axis, image.shape)
     value, s.painted = A.editor_value(image, label_slice(s), region, geometry, num_classes(s), s.view_key(),
-                                      s.opacity, s.outline)
+                                      s.opacity, s.outline, (s.axis, s.index))
+    s.recent[s.painted.key] = s.painted
+    while len(s.recent) > RECENT_VIEWS:
+        s.recent.pop(next(iter(s.recent)))
+    s.region = region
     return value, s.painted.key
 
 
@@ -100,7 +112,7 @@ def _after_load(s: Session, scan: Any) -> tuple:
     s.result = {}
     s.auto_labelled = set()
     s.scan_id = uuid.uuid4().hex[:12]
-    s.painted = None
+    s.painted, s.recent, s.region = None, {}, None
     preset = LV.default_window(scan)
     level_u, width_u, level, width = _level_width_sliders(s, preset)
     z = LV.n_slices(scan, 0)
@@ -130,9 +142,9 @@ def on_example(name: str, s: Session) -> tuple:
 
 
 @friendly("change the slice")
-def on_view(s: Session, axis: str, index: float, level: float, width: float, editor: dict | None,
-            view: str | None) -> tuple:
-    """Slice or window changed: keep the painted labels of the old slice, show the new one."""
+def on_view(s: Session, axis: str, index: float, level: float, width: float, editor: dict | None = None,
+            view: str | None = None) -> tuple:
+    """Slice or window changed: keep the painted labels of the slice the painter showed, show the new one."""
     need_scan(s)
     region = commit_editor(s, editor, view)
     new_axis = LV.AXES.get(axis, 0)
