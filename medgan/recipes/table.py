@@ -100,7 +100,9 @@ def _cond(name: str, task: str, arch: str, flags: tuple[str, ...], batch_gpu: in
                   gpu_it_s=it_s, primary=(primary, True))
 
 
-ENH = ("--crop-size", "64", "--n-critic", "1", "--lr-g", "2e-4", "--lr-d", "2e-4", *RANDOMISE, "--lr-decay-start", "0.7")
+ENH = ("--data", "embedded+pydicom", "--crop-size", "64", "--n-critic", "1", "--lr-g", "1e-4", "--lr-d", "1e-4",
+       "--augment", "--randomise", "0.4", "--randomise-families", "deform,gamma,bias,background",
+       "--lr-decay-start", "0.5")  # real CT/MR/CR slices too: an enhancer must not harm scans it was not made on
 RECIPES: tuple[Recipe, ...] = (
     _cond("spade_synthesis", "synthesis", "spade", ("--crop-size", "128", *RANDOMISE, "--lr-decay-start", "0.6"),
           16, 3000, 1.4, "psnr"),

@@ -46,7 +46,7 @@ def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
     if card.discriminator is not None:
         card.discriminator["stored"] = False
     card.weights_path = weights
-    if cfg.task != "generation" and cfg.data.source == "embedded":
+    if cfg.task != "generation" and cfg.data.source in ("embedded", "embedded+pydicom"):  # the template test split
         test = fixed_batches(load_slices(cfg.data, "test"), cfg.task, cfg.data, 4, 10_000)
         card.metrics["test"] = evaluate(cfg.task, card.build(), test, torch.device("cpu"))
     card = finish_card(card, run_dir, first_command=card.training_command, task=cfg.task, arch=cfg.arch,
