@@ -98,7 +98,8 @@ def card_domain(card: Any, data_config: dict[str, Any] | None = None) -> dict[st
     intensity = INTENSITY
     if p > 0 and "background" in fams:
         intensity = "skull-stripped; zero or dim, noisy backgrounds (randomised)"
-    mixed = (data_config or {}).get("source") == "embedded+pydicom"
+    mixed = ((data_config or {}).get("source") == "embedded+pydicom"
+             or "pydicom" in str(_get(card, "dataset", "")))  # the card alone says so too (re-written cards)
     return {
         "modality": "MR, plus CR, CT and NM slices" if mixed else "MR",
         "anatomy": BRAIN_ANATOMY + ("; plus chest and leg radiographs, head CT, whole-body NM (pydicom-data)"
