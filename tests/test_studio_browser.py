@@ -84,7 +84,10 @@ def _canvas_changed(pg, before: np.ndarray, timeout_ms: int = 15_000) -> np.ndar
 
 
 def _settled(pg, now: np.ndarray) -> np.ndarray:
-    """The painter once two screenshots 300 ms apart agree (the new picture is fully drawn)."""
+    """The painter once it is not pending and two screenshots 300 ms apart agree (the new picture is drawn)."""
+    pg.wait_for_function("!(document.querySelector('#mg-editor') || {innerText: ''}).innerText.includes('processing')",
+                         polling=100, timeout=180_000)
+    now = _canvas(pg)
     for _ in range(40):
         pg.wait_for_timeout(300)
         later = _canvas(pg)
