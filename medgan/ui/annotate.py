@@ -1,4 +1,5 @@
-"""Annotate: the label painter (ImageEditor with a "labels" and a "region" layer) and label-map files."""
+"""Annotate: the label painter (ImageEditor with one layer: class colours = labels, white = the region to inpaint)
+and label-map files."""
 
 from __future__ import annotations
 
