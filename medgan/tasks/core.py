@@ -93,7 +93,7 @@ def segment_many(images: list[np.ndarray], model: Any, batch: int = 4) -> list[n
         fitted = [fit_slice(im, size) for im in images[start : start + batch]]
         x = torch.cat([image_tensor(sq) for sq, _ in fitted])
         with torch.inference_mode():
-            lab = module(x).argmax(1).to(torch.uint8).numpy()
+            lab = module(x).float().numpy().argmax(1).astype(np.uint8)
         out += [unfit_slice(lab[i], info, labels=True).astype(np.uint8) for i, (_, info) in enumerate(fitted)]
     return out
 
