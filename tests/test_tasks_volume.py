@@ -97,3 +97,41 @@ def test_batched_label_metrics_equal_the_per_map_ones():
         for c in present:
             assert m[f"dice {names[c]}"] == pytest.approx(d[c]) and m[f"iou {names[c]}"] == pytest.approx(j[c])
         assert m["dice mean"] == pytest.approx(np.mean([d[c] for c in present]))
+
+
+def test_worker_threads_give_the_one_thread_result_and_report_progress_on_the_caller(volume):
+    import threading
+
+    vol, lab, _ = volume
+    runs = {}
+    for workers in (1, 2):
+        calls = []
+        runs[workers] = tasks.run_volume("synthesis", vol, "spade_synthesis", labels=lab, batch=2, workers=workers,
+                                         progress=lambda i, n, calls=calls: calls.append((i, threading.get_ident())))
+        assert [i for i, _ in calls] == [2, 4, 5] and {t for _, t in calls} == {threading.get_ident()}
+    np.testing.assert_allclose(runs[2].output, runs[1].output, atol=1e-6)
+    for a, b in zip(runs[2].per_slice, runs[1].per_slice):
+        _same(a, b)
+
+
+def test_workers_run_one_intra_op_thread_each_and_pass_errors_on():
+    import torch
+
+    from medgan.tasks.workers import in_workers
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        got = sorted(in_workers(lambda i: (i, torch.get_num_threads()), range(6), 2))
+        assert got == [(i, 1) for i in range(6)]
+        assert torch.get_num_threads() == 2  # the caller keeps its own count
+    finally:
+        torch.set_num_threads(before)
+
+    def piece(i: int) -> int:
+        if i == 3:
+            raise ValueError("piece 3 failed")
+        return i
+
+    with pytest.raises(ValueError, match="piece 3"):
+        list(in_workers(piece, range(6), 2))

@@ -124,6 +124,6 @@ def test_volume_run_reports_progress_per_batch_and_names_empty_slices(loaded):
                           progress=lambda p, **k: seen.append(p))
     assert seen == [(0, z), (BATCH, z), (2 * BATCH, z), (z, z)]  # once before the run, then after every batch
     assert "1 empty slice (no tissue, no labels) was left as background" in out[9]
-    assert f"means over the {z - 1} slices that ran" in out[9]
+    assert f"means over the {z - 1} slices that have them" in out[9]
     per = out[0].result["per_slice"]
     assert per[-1] == {} and all(per[:-1])

@@ -11,10 +11,11 @@ import numpy as np
 
 from medgan.domain import normalise
 from medgan.tasks import core as tasks
+from medgan.tasks.workers import in_workers, worker_count
 
 logger = logging.getLogger(__name__)
 
-BATCH = 4
+BATCH = 2  # slices per model call: on CPU, small batches keep the activations in cache
 TISSUE = 0.02  # a [0, 1] slice with no pixel above this holds no tissue
 
 
@@ -48,16 +49,19 @@ def unit_volume(scan: Any) -> np.ndarray:
 def run_volume(task: str, scan: Any, model: Any, labels: np.ndarray | None = None,
                regions: np.ndarray | None = None, seed: int = 0, degradation: str | None = None,
                progress: Callable[[int, int], None] | None = None, batch: int = BATCH,
-               metrics: bool = True) -> VolumeResult:
-    """Run a slice task over every slice (axis 0) in batches of ``batch`` slices.
+               metrics: bool = True, workers: int | None = None) -> VolumeResult:
+    """Run a slice task over every slice (axis 0) in batches of ``batch`` slices, the batches spread over
+    ``workers`` threads of one intra-op thread each (default: the caller's torch thread count; see
+    :mod:`medgan.tasks.workers`). The conditional generators are deterministic in eval mode, so the result does
+    not depend on which worker ran a batch.
 
     scan: a Scan or float32 (Z, H, W) in [0, 1]; labels (Z, H, W) for synthesis (required; a Scan's own labels
     are used when not given) and as reference (segmentation) or guide (inpainting); regions bool (Z, H, W) for
     inpainting (slices without a region are copied). Empty slices are not run and count in no metric: in
     synthesis an all-background label slice gives an empty image; in the other tasks a slice with no tissue (no
     pixel above :data:`TISSUE`) and no labels stays as it is (segmentation: background labels); their indices
-    are ``skipped``. progress(done, total) is called after each batch. metrics=False skips the label-agreement
-    metrics that need the segmentation U-Net.
+    are ``skipped``. progress(done, total) is called on the calling thread after each batch. metrics=False
+    skips the label-agreement metrics that need the segmentation U-Net.
     """
     if task == "generation":
         raise ValueError("generation has no input volume; use generate(model, n, seed)")
@@ -103,15 +107,18 @@ def run_volume(task: str, scan: Any, model: Any, labels: np.ndarray | None = Non
             return tasks.prepare_segmentation(vol[i], card, reference_labels=lab)
         return tasks.prepare_enhancement(vol[i], card, degradation=degradation, seed=seed + i)
 
-    done = 0
-    for start in range(0, z, batch):
-        ids = list(range(start, min(z, start + batch)))
+    def run_batch(ids: list[int]) -> int:
         jobs = {i: prepare(i) for i in ids}
         todo = [i for i in ids if jobs[i] is not None]
         if todo:
-            for i, r in zip(todo, tasks.run_jobs(module, [jobs[i] for i in todo], seed + start, metrics)):
+            for i, r in zip(todo, tasks.run_jobs(module, [jobs[i] for i in todo], seed + ids[0], metrics)):
                 results[i] = r
-        done += len(ids)
+        return len(ids)
+
+    done = 0
+    batches = [list(range(start, min(z, start + batch))) for start in range(0, z, batch)]
+    for n in in_workers(run_batch, batches, worker_count() if workers is None else workers):
+        done += n
         if progress is not None:
             progress(done, z)
     per = [r.metrics for r in results]

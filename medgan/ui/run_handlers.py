@@ -153,16 +153,19 @@ def on_run_volume(s: Session, editor: dict | None, task_label: str, model: str |
                 "per_slice": res.per_slice, "samples": []}
     image = vol_t[i]
     labels = None if lab_t is None else lab_t[i]
-    return _outputs(s, task, image, labels, r, [], _volume_status(model, vol_t.shape[0], res.skipped, i), dom)
+    return _outputs(s, task, image, labels, r, [], _volume_status(task, model, res, i), dom)
 
 
-def _volume_status(model: str, z: int, skipped: list[int], i: int) -> str:
-    ran = z - len(skipped)
-    empty = "" if not skipped else (
-        f"; {len(skipped)} empty slice{'s' if len(skipped) > 1 else ''} (no tissue, no labels) "
-        f"{'were' if len(skipped) > 1 else 'was'} left as background and count in no metric")
-    return (f"Ran **{model}** on {z} slices (metrics are means over the {ran} slice{'s' if ran != 1 else ''} "
-            f"that ran{empty}; the view shows slice {i}).")
+def _volume_status(task: str, model: str, res: tasks.VolumeResult, i: int) -> str:
+    """What a whole-volume run did: how many slices have metrics, which empty slices it left as background."""
+    z, n = len(res.per_slice), len(res.skipped)
+    measured = sum(1 for m in res.per_slice if m)
+    means = (f"metrics are means over the {measured} slice{'s' if measured != 1 else ''} that have them"
+             if measured else "no slice has metrics")
+    why = "no labels" if task == "synthesis" else "no tissue, no labels"
+    empty = "" if not n else (f"; {n} empty slice{'s' if n > 1 else ''} ({why}) {'were' if n > 1 else 'was'} "
+                              "left as background without a model call and count in no metric")
+    return f"Ran **{model}** on {z} slices ({means}{empty}; the view shows slice {i})."
 
 
 def _to_slices(vol: np.ndarray, axis: int) -> np.ndarray:
