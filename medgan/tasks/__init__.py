@@ -32,10 +32,10 @@ from medgan.tasks.encode import (
     prepare_synthesis,
 )
 from medgan.tasks.specs import TASK_NAMES, TASKS, TaskSpec, get_spec
-from medgan.tasks.volume import VolumeResult, run_volume, unit_volume
+from medgan.tasks.volume import TISSUE, VolumeResult, run_volume, unit_volume
 
 __all__ = [
-    "SEGMENTER", "TASKS", "TASK_NAMES", "TaskSpec", "get_spec", "prepare_generation", "TASK_FUNCTIONS", "Job", "SegCheck", "TaskResult", "VolumeResult", "card_value",
+    "SEGMENTER", "TISSUE", "TASKS", "TASK_NAMES", "TaskSpec", "get_spec", "prepare_generation", "TASK_FUNCTIONS", "Job", "SegCheck", "TaskResult", "VolumeResult", "card_value",
     "check_task", "enhance", "generate", "get_task", "inpaint", "prepare_enhancement", "prepare_inpainting",
     "prepare_segmentation", "prepare_synthesis", "resolve", "run_jobs", "run_volume", "segment", "segment_labels",
     "segment_many", "segmenter", "synthesize", "unit_volume",

@@ -29,7 +29,6 @@ from medgan.tasks.encode import (
     Job,
     TaskResult,
     card_value,
-    dice_metrics,
     fit_slice,
     image_tensor,
     prepare_enhancement,
@@ -39,6 +38,7 @@ from medgan.tasks.encode import (
     prepare_synthesis,
     unfit_slice,
 )
+from medgan.tasks.scoring import score
 from medgan.tasks.specs import TASK_NAMES
 
 logger = logging.getLogger(__name__)
@@ -72,27 +72,19 @@ def segmenter() -> Any | None:
 
 
 def run_jobs(module: torch.nn.Module, jobs: list[Job], seed: int = 0, metrics: bool = True) -> list[TaskResult]:
-    """One batched forward pass for ``jobs``, then per-slice post-processing and the label-agreement metrics
-    (the segmenter also runs batched)."""
+    """One batched forward pass for ``jobs``, per-slice decoding, then the metrics of the whole batch together
+    (:func:`medgan.tasks.scoring.score`; the segmentation U-Net of the label-agreement metrics also runs batched,
+    and is skipped with ``metrics=False``)."""
     torch.manual_seed(int(seed))
     with torch.inference_mode():
-        y = module(torch.cat([j.x for j in jobs]))
+        y = module(torch.cat([j.x for j in jobs])).float().numpy()
     results = [j.finish(y[i : i + 1]) for i, j in enumerate(jobs)]
-    seg = segmenter() if metrics else None
-    checks = [(r, c) for r, j in zip(results, jobs) for c in j.checks]
-    if seg is None or not checks:
-        return results
-    images = [c.image for _, c in checks] + [c.ref for _, c in checks if c.ref_is_image]
-    labs = iter(segment_many(images, seg))
-    segs = [next(labs) for _ in checks]
-    names = card_value(seg.card, "label_classes")
-    for (r, c), pred in zip(checks, segs):
-        ref = next(labs) if c.ref_is_image else c.ref
-        r.metrics.update(dice_metrics(pred, ref, names, prefix=c.prefix))
+    seg = segmenter() if metrics and any(j.checks for j in jobs) else None
+    score(results, jobs, seg, None if seg is None else lambda images: segment_many(images, seg))
     return results
 
 
-def segment_many(images: list[np.ndarray], model: Any, batch: int = 16) -> list[np.ndarray]:
+def segment_many(images: list[np.ndarray], model: Any, batch: int = 4) -> list[np.ndarray]:
     """Label maps uint8 (H, W) of [0, 1] images of any sizes, segmented in batches."""
     module, card = resolve(model)
     size = int(card_value(card, "image_size", 256))
@@ -101,7 +93,7 @@ def segment_many(images: list[np.ndarray], model: Any, batch: int = 16) -> list[
         fitted = [fit_slice(im, size) for im in images[start : start + batch]]
         x = torch.cat([image_tensor(sq) for sq, _ in fitted])
         with torch.inference_mode():
-            lab = module(x).argmax(1).to(torch.uint8).numpy()
+            lab = module(x).float().numpy().argmax(1).astype(np.uint8)
         out += [unfit_slice(lab[i], info, labels=True).astype(np.uint8) for i, (_, info) in enumerate(fitted)]
     return out
 

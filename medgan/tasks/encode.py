@@ -2,7 +2,9 @@
 :class:`Job` whose ``x`` is the model input ``(1, C, S, S)`` and whose ``finish(y)`` maps the model output back
 to the slice (a :class:`TaskResult`). Slices are any size ``(H, W)``: images float32 in ``[0, 1]``, label maps
 integer with ``0 = background``, region masks boolean (True = missing); the slice is padded to a square and
-resized to the card's ``image_size`` and mapped back afterwards (labels nearest-neighbour)."""
+resized to the card's ``image_size`` and mapped back afterwards (labels nearest-neighbour). ``finish`` only
+decodes: the metrics it asks for are queued on the job (:class:`QualityCheck`, :class:`LabelCheck`,
+:class:`SegCheck`) and computed for a whole batch at once by :mod:`medgan.tasks.scoring`."""
 
 from __future__ import annotations
 
@@ -16,8 +18,6 @@ import torch
 
 from medgan.data import corruptions
 from medgan.io import FitInfo, fit_to_square, unfit
-from medgan.metrics.image import finite_psnr, psnr, ssim
-from medgan.metrics.segmentation import dice_per_class, iou_per_class
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +26,14 @@ logger = logging.getLogger(__name__)
 class TaskResult:
     """output: float32 (H, W) in [0, 1]; labels: uint8 (H, W) or None; input_display: float32 (H, W) in [0, 1]
     (what the model saw: labels scaled to [0, 1], the image with the hole blanked, the degraded image);
-    metrics: flat name → value."""
+    metrics: flat name → value; unet_labels: uint8 (H, W), the segmentation U-Net's labels of ``output`` when a
+    label-agreement metric ran, else None."""
 
     output: np.ndarray
     labels: np.ndarray | None = None
     input_display: np.ndarray | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    unet_labels: np.ndarray | None = None
 
 
 def card_value(card: Any, key: str, default: Any = None) -> Any:
@@ -58,19 +60,20 @@ def _num_classes(card: Any, default: int = 4) -> int:
 
 
 def _one_hot(labels: np.ndarray, k: int) -> torch.Tensor:
-    """(H, W) int → (1, K, H, W) float; values ≥ K count as background."""
-    lab = torch.from_numpy(labels.astype(np.int64))
-    lab[(lab < 0) | (lab >= k)] = 0
-    return torch.nn.functional.one_hot(lab, k).permute(2, 0, 1)[None].float()
+    """(H, W) int → (1, K, H, W) float; values outside 0..K-1 count as background."""
+    lab = np.asarray(labels).astype(np.int64)
+    lab = np.where((lab < 0) | (lab >= k), 0, lab)
+    return torch.from_numpy((lab[None] == np.arange(k)[:, None, None]).astype(np.float32)[None])
 
 
 def image_tensor(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None] * 2 - 1
+    """(H, W) in [0, 1] → (1, 1, H, W) float32 in [-1, 1]."""
+    return torch.from_numpy(np.asarray(img, dtype=np.float32) * np.float32(2) - np.float32(1))[None, None]
 
 
-def _to_unit(t: torch.Tensor) -> np.ndarray:
-    """(1, 1, S, S) in [-1, 1] → (S, S) float32 in [0, 1]."""
-    return ((t[0, 0].float().clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
+def _to_unit(y: np.ndarray) -> np.ndarray:
+    """(1, C, S, S) in [-1, 1] (channel 0 is the image) → (S, S) float32 in [0, 1]."""
+    return ((np.clip(y[0, 0], -1, 1) + np.float32(1)) / np.float32(2)).astype(np.float32)
 
 
 def _check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
@@ -83,31 +86,27 @@ def _check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     return np.clip(image, 0.0, 1.0)
 
 
-def dice_metrics(pred: np.ndarray, ref: np.ndarray, names: list[str] | tuple[str, ...] | None,
-                  prefix: str = "dice", iou: bool = False) -> dict[str, float]:
-    """Dice (and IoU) per foreground class present in either map, plus their mean."""
-    k = max(int(pred.max()), int(ref.max())) + 1
-    if names:
-        k = max(k, len(names))
-    out: dict[str, float] = {}
-    dice = dice_per_class(pred, ref, k, include_background=True).numpy()
-    ious = iou_per_class(pred, ref, k, include_background=True).numpy() if iou else None
-    fg = []
-    for c in range(1, k):
-        if not ((pred == c).any() or (ref == c).any()):
-            continue
-        name = names[c] if names and c < len(names) else f"class {c}"
-        out[f"{prefix} {name}"] = float(dice[c])
-        fg.append(float(dice[c]))
-        if ious is not None:
-            out[f"iou {name}"] = float(ious[c])
-    if fg:
-        out[f"{prefix} mean"] = float(np.mean(fg))
-    return out
+@dataclass
+class QualityCheck:
+    """PSNR and SSIM of ``out`` vs ``ref`` (images (H, W) in [0, 1]), named ``{prefix}psnr`` / ``{prefix}ssim``;
+    with ``mask`` (bool (H, W)) inside the mask only."""
+
+    out: np.ndarray
+    ref: np.ndarray
+    prefix: str = ""
+    mask: np.ndarray | None = None
 
 
-def _quality(out: np.ndarray, ref: np.ndarray, prefix: str = "") -> dict[str, float]:
-    return {f"{prefix}psnr": float(finite_psnr(psnr(out, ref))), f"{prefix}ssim": float(ssim(out, ref))}
+@dataclass
+class LabelCheck:
+    """Dice (and IoU with ``iou``) per foreground class of label maps ``pred`` vs ``ref`` (H, W), plus the mean;
+    ``names``: the class names (index = label value)."""
+
+    pred: np.ndarray
+    ref: np.ndarray
+    names: list[str] | tuple[str, ...] | None = None
+    prefix: str = "dice"
+    iou: bool = False
 
 
 @dataclass
@@ -124,11 +123,16 @@ class SegCheck:
 @dataclass
 class Job:
     """One slice prepared for the model: input ``x`` (1, C, S, S) and ``finish(y)`` → TaskResult, where y is the
-    model's output for this slice (1, C', S, S); ``checks`` are filled by ``finish``."""
+    model's output for this slice, float32 (1, C', S, S). ``finish`` queues the metrics: ``quality`` and
+    ``labels`` (computed as they are), ``checks`` (after the segmentation U-Net has run), then ``after(metrics)``
+    derives the metrics that need the others."""
 
     x: torch.Tensor
-    finish: Callable[[torch.Tensor], TaskResult]
+    finish: Callable[[np.ndarray], TaskResult]
     checks: list[SegCheck] = field(default_factory=list)
+    quality: list[QualityCheck] = field(default_factory=list)
+    labels: list[LabelCheck] = field(default_factory=list)
+    after: Callable[[dict[str, float]], None] | None = None
 
 
 def _size(card: Any) -> int:
@@ -149,11 +153,12 @@ def prepare_synthesis(labels: np.ndarray, card: Any, reference: np.ndarray | Non
     lab_s, info = fit_slice(labels, _size(card), labels=True)
     job = Job(_one_hot(lab_s, k), lambda y: y)
 
-    def finish(y: torch.Tensor) -> TaskResult:
+    def finish(y: np.ndarray) -> TaskResult:
         out = unfit_slice(_to_unit(y), info)
         job.checks.append(SegCheck(out, labels))
-        metrics = {} if ref is None else _quality(out, ref)
-        return TaskResult(out, labels, (labels / max(k - 1, 1)).astype(np.float32), metrics)
+        if ref is not None:
+            job.quality.append(QualityCheck(out, ref))
+        return TaskResult(out, labels, (labels / max(k - 1, 1)).astype(np.float32))
 
     job.finish = finish
     return job
@@ -173,7 +178,7 @@ def prepare_inpainting(image: np.ndarray, region: np.ndarray, card: Any, labels:
     m_s = fit_slice(region.astype(np.float32), size)[0] > 0.25  # area-resized: thin strokes survive shrinking
     mask_t = torch.from_numpy(m_s.astype(np.float32))[None, None]
     fill = card_value(card, "input_fill") or "zero"
-    seen = image_tensor(img_s) * (1 - mask_t) if fill == "zero" else image_tensor(
+    seen = image_tensor(np.where(m_s, np.float32(0.5), img_s)) if fill == "zero" else image_tensor(
         corruptions.fill_hole(img_s, m_s, fill))
     parts = [seen, mask_t]
     lab = None if labels is None else np.asarray(labels).astype(np.uint8)
@@ -183,12 +188,11 @@ def prepare_inpainting(image: np.ndarray, region: np.ndarray, card: Any, labels:
         parts.append(_one_hot(fit_slice(lab, size, labels=True)[0], k) if lab is not None else torch.zeros(1, k, size, size))
     job = Job(torch.cat(parts, 1), lambda y: y)
 
-    def finish(y: torch.Tensor) -> TaskResult:
+    def finish(y: np.ndarray) -> TaskResult:
         out = np.where(region, unfit_slice(_to_unit(y), info), image).astype(np.float32)
-        metrics = _quality(out, image)
-        metrics.update(_quality_masked(out, image, region))
+        job.quality += [QualityCheck(out, image), QualityCheck(out, image, "region ", mask=region)]
         job.checks.append(SegCheck(out, lab) if lab is not None else SegCheck(out, image, ref_is_image=True))
-        return TaskResult(out, lab, np.where(region, 0.0, image).astype(np.float32), metrics)
+        return TaskResult(out, lab, np.where(region, 0.0, image).astype(np.float32))
 
     job.finish = finish
     return job
@@ -201,13 +205,16 @@ def prepare_segmentation(image: np.ndarray, card: Any, reference_labels: np.ndar
         raise ValueError("the reference label map and the image must have the same size")
     sq, info = fit_slice(image, _size(card))
     k = _num_classes(card)
+    job = Job(image_tensor(sq), lambda y: y)
 
-    def finish(y: torch.Tensor) -> TaskResult:
-        labels = unfit_slice(y[0].argmax(0).to(torch.uint8).numpy(), info, labels=True).astype(np.uint8)
-        metrics = {} if ref is None else dice_metrics(labels, ref, card_value(card, "label_classes"), iou=True)
-        return TaskResult((labels / max(k - 1, 1)).astype(np.float32), labels, image, metrics)
+    def finish(y: np.ndarray) -> TaskResult:
+        labels = unfit_slice(y[0].argmax(0).astype(np.uint8), info, labels=True).astype(np.uint8)
+        if ref is not None:
+            job.labels.append(LabelCheck(labels, ref, card_value(card, "label_classes"), iou=True))
+        return TaskResult((labels / max(k - 1, 1)).astype(np.float32), labels, image)
 
-    return Job(image_tensor(sq), finish)
+    job.finish = finish
+    return job
 
 
 def prepare_enhancement(image: np.ndarray, card: Any, degradation: str | None = None, degrade: bool = True,
@@ -229,24 +236,21 @@ def prepare_enhancement(image: np.ndarray, card: Any, degradation: str | None = 
         if clean.shape != image.shape:
             raise ValueError("the clean image and the input must have the same size")
 
-    def finish(y: torch.Tensor) -> TaskResult:
+    job = Job(image_tensor(deg_s), lambda y: y)
+
+    def gains(m: dict[str, float]) -> None:
+        m["psnr gain"] = m["psnr"] - m["input psnr"]
+        m["ssim gain"] = m["ssim"] - m["input ssim"]
+
+    def finish(y: np.ndarray) -> TaskResult:
         out = unfit_slice(_to_unit(y), info)
-        metrics: dict[str, float] = {}
         if clean is not None:
-            q_out, q_in = _quality(out, clean), _quality(degraded, clean, "input ")
-            metrics.update(q_out)
-            metrics.update(q_in)
-            metrics["psnr gain"] = q_out["psnr"] - q_in["input psnr"]
-            metrics["ssim gain"] = q_out["ssim"] - q_in["input ssim"]
-        return TaskResult(out, None, degraded.astype(np.float32), metrics)
+            job.quality += [QualityCheck(out, clean), QualityCheck(degraded, clean, "input ")]
+            job.after = gains
+        return TaskResult(out, None, degraded.astype(np.float32))
 
-    return Job(image_tensor(deg_s), finish)
-
-
-def _quality_masked(out: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """PSNR and mean SSIM inside ``mask`` (the SSIM map averaged over the region)."""
-    return {"region psnr": float(finite_psnr(psnr(out, ref, mask=mask))),
-            "region ssim": float(ssim(out, ref, mask=mask))}
+    job.finish = finish
+    return job
 
 
 def prepare_generation(z: torch.Tensor, card: Any) -> Job:
@@ -254,9 +258,9 @@ def prepare_generation(z: torch.Tensor, card: Any) -> Job:
     makes them, the label map (argmax of channels 1..K), with the label-agreement check queued."""
     job = Job(z, lambda y: y)
 
-    def finish(y: torch.Tensor) -> TaskResult:
-        img = ((y[0, 0].clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
-        lab = y[0, 1:].argmax(0).to(torch.uint8).numpy() if y.shape[1] > 1 else None
+    def finish(y: np.ndarray) -> TaskResult:
+        img = _to_unit(y)
+        lab = y[0, 1:].argmax(0).astype(np.uint8) if y.shape[1] > 1 else None
         if lab is not None:
             job.checks.append(SegCheck(img, lab))
         return TaskResult(img, lab, img, {})

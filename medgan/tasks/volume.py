@@ -4,29 +4,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from medgan.domain import normalise
 from medgan.tasks import core as tasks
+from medgan.tasks.workers import in_workers, worker_count
 
 logger = logging.getLogger(__name__)
 
-BATCH = 8
+BATCH = 2  # slices per model call: on CPU, small batches keep the activations in cache
+TISSUE = 0.02  # a [0, 1] slice with no pixel above this holds no tissue
 
 
 @dataclass
 class VolumeResult:
     """output: float32 (Z, H, W) in [0, 1]; labels: uint8 (Z, H, W) or None; input_display like output;
-    metrics: mean of each per-slice metric; per_slice: the per-slice metric dicts."""
+    metrics: mean of each per-slice metric over the slices that ran; per_slice: the per-slice metric dicts ({}
+    for a slice that did not run); skipped: the indices of the empty slices (no tissue, no labels) that were
+    left as background without a model call."""
 
     output: np.ndarray
     labels: np.ndarray | None
     input_display: np.ndarray
     metrics: dict[str, float]
     per_slice: list[dict[str, float]]
+    skipped: list[int] = field(default_factory=list)
 
 
 def unit_volume(scan: Any) -> np.ndarray:
@@ -44,14 +49,19 @@ def unit_volume(scan: Any) -> np.ndarray:
 def run_volume(task: str, scan: Any, model: Any, labels: np.ndarray | None = None,
                regions: np.ndarray | None = None, seed: int = 0, degradation: str | None = None,
                progress: Callable[[int, int], None] | None = None, batch: int = BATCH,
-               metrics: bool = True) -> VolumeResult:
-    """Run a slice task over every slice (axis 0) in batches of ``batch`` slices.
+               metrics: bool = True, workers: int | None = None) -> VolumeResult:
+    """Run a slice task over every slice (axis 0) in batches of ``batch`` slices, the batches spread over
+    ``workers`` threads of one intra-op thread each (default: the caller's torch thread count; see
+    :mod:`medgan.tasks.workers`). The conditional generators are deterministic in eval mode, so the result does
+    not depend on which worker ran a batch.
 
     scan: a Scan or float32 (Z, H, W) in [0, 1]; labels (Z, H, W) for synthesis (required; a Scan's own labels
     are used when not given) and as reference (segmentation) or guide (inpainting); regions bool (Z, H, W) for
-    inpainting (slices without a region are copied; in synthesis, all-background slices give an empty slice
-    without a model call and no metrics). progress(done, total) is called after each batch.
-    metrics=False skips the label-agreement metrics that need the segmentation U-Net.
+    inpainting (slices without a region are copied). Empty slices are not run and count in no metric: in
+    synthesis an all-background label slice gives an empty image; in the other tasks a slice with no tissue (no
+    pixel above :data:`TISSUE`) and no labels stays as it is (segmentation: background labels); their indices
+    are ``skipped``. progress(done, total) is called on the calling thread after each batch. metrics=False
+    skips the label-agreement metrics that need the segmentation U-Net.
     """
     if task == "generation":
         raise ValueError("generation has no input volume; use generate(model, n, seed)")
@@ -71,15 +81,22 @@ def run_volume(task: str, scan: Any, model: Any, labels: np.ndarray | None = Non
     tasks.check_task(card, task)
     z = vol.shape[0]
     results: list[tasks.TaskResult | None] = [None] * z
+    empty = _empty_slices(vol, labels)
+    skipped: list[int] = []
 
     def prepare(i: int) -> tasks.Job | None:
         lab = None if labels is None else np.asarray(labels[i])
         if task == "synthesis":
             if not lab.any():  # an all-background slice synthesises to empty background: no model call
-                empty = np.zeros_like(vol[i])
-                results[i] = tasks.TaskResult(empty, lab.astype(np.uint8), empty, {})
+                blank = np.zeros_like(vol[i])
+                results[i] = tasks.TaskResult(blank, lab.astype(np.uint8), blank, {})
+                skipped.append(i)
                 return None
             return tasks.prepare_synthesis(lab, card, reference=vol[i])
+        if empty[i]:  # no tissue and no labels: background in, background out
+            results[i] = _background(task, vol[i], lab)
+            skipped.append(i)
+            return None
         if task == "inpainting":
             reg = np.asarray(regions[i]).astype(bool)
             if not reg.any():
@@ -90,21 +107,42 @@ def run_volume(task: str, scan: Any, model: Any, labels: np.ndarray | None = Non
             return tasks.prepare_segmentation(vol[i], card, reference_labels=lab)
         return tasks.prepare_enhancement(vol[i], card, degradation=degradation, seed=seed + i)
 
-    done = 0
-    for start in range(0, z, batch):
-        ids = list(range(start, min(z, start + batch)))
+    def run_batch(ids: list[int]) -> int:
         jobs = {i: prepare(i) for i in ids}
         todo = [i for i in ids if jobs[i] is not None]
         if todo:
-            for i, r in zip(todo, tasks.run_jobs(module, [jobs[i] for i in todo], seed + start, metrics)):
+            for i, r in zip(todo, tasks.run_jobs(module, [jobs[i] for i in todo], seed + ids[0], metrics)):
                 results[i] = r
-        done += len(ids)
+        return len(ids)
+
+    done = 0
+    batches = [list(range(start, min(z, start + batch))) for start in range(0, z, batch)]
+    for n in in_workers(run_batch, batches, worker_count() if workers is None else workers):
+        done += n
         if progress is not None:
             progress(done, z)
     per = [r.metrics for r in results]
-    keys = sorted({k for m in per for k in m})
+    keys = list(dict.fromkeys(k for m in per for k in m))
     mean = {k: float(np.nanmean([m[k] for m in per if k in m])) for k in keys}
     labs = [r.labels for r in results]
     out_labels = None if any(x is None for x in labs) else np.stack(labs).astype(np.uint8)
     disp = np.stack([r.input_display if r.input_display is not None else r.output for r in results])
-    return VolumeResult(np.stack([r.output for r in results]), out_labels, disp, mean, per)
+    return VolumeResult(np.stack([r.output for r in results]), out_labels, disp, mean, per, sorted(skipped))
+
+
+def _empty_slices(vol: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """bool (Z,): slices with no pixel above :data:`TISSUE` and no foreground label."""
+    empty = vol.reshape(len(vol), -1).max(1) <= TISSUE
+    if labels is not None:
+        empty &= ~np.asarray(labels).reshape(len(vol), -1).any(1)
+    return empty
+
+
+def _background(task: str, image: np.ndarray, labels: np.ndarray | None) -> tasks.TaskResult:
+    """The result of an empty slice without a model call: segmentation gives background labels, the image
+    tasks give the slice as it is."""
+    lab = None if labels is None else np.asarray(labels).astype(np.uint8)
+    if task == "segmentation":
+        bg = np.zeros(image.shape, np.uint8)
+        return tasks.TaskResult(np.zeros_like(image), bg, image, {})
+    return tasks.TaskResult(image.copy(), lab, image, {})

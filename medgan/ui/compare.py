@@ -1,8 +1,12 @@
-"""Compare: side-by-side images, before/after slider, difference map, metrics table, plotly chart, pinned runs."""
+"""Compare: side-by-side images, before/after slider, difference map, metrics table, plotly chart, pinned runs.
+
+:func:`compare_view` decides what each panel of the compare row shows for a task, under a title that says what
+it is; generation has no original or input, so its row shows the samples and their label maps instead."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,6 +15,73 @@ import pandas as pd
 from medgan.ui.common import diff_heatmap, grey_rgb, labels_rgb, overlay
 
 METRIC_COLUMNS = ["metric", "value"]
+PANELS = ("original", "input", "output", "diff", "slider")
+TITLES: dict[str, dict[str, str]] = {
+    "synthesis": {"original": "Original slice", "input": "Input: label map (what the model saw)",
+                  "output": "Output: synthesised image", "diff": "|output − original slice|",
+                  "slider": "Before / after: original slice → synthesised image"},
+    "inpainting": {"original": "Original slice", "input": "Input: the region blanked (what the model saw)",
+                   "output": "Output: the region filled", "diff": "|output − original slice|",
+                   "slider": "Before / after: original slice → region filled"},
+    "segmentation": {"original": "Original slice", "input": "Input: the slice (what the model saw)",
+                     "output": "Output: predicted labels over the slice",
+                     "diff": "Foreground disagreement: predicted vs reference labels",
+                     "slider": "Before / after: slice → predicted labels"},
+    "enhancement": {"original": "Original slice", "input": "Input: degraded slice (what the model saw)",
+                    "output": "Output: restored image", "diff": "|output − original slice|",
+                    "slider": "Before / after: original slice → restored image"},
+    "generation": {"output": "Sample 0: generated image"},
+}
+GALLERY_TITLES = ("Generated samples", "Generated samples: image · its generated label map",
+                  "Generated samples: image · its generated label map · the U-Net's labels of the image")
+
+
+@dataclass
+class CompareView:
+    """The compare row for one run: a picture (uint8 RGB) per shown panel of :data:`PANELS` (``slider``: the
+    before/after pair) under ``titles``, the panels in ``hidden`` left out; the gallery items (picture, caption)
+    with ``columns`` pictures per sample; the metrics of the table and the chart."""
+
+    pictures: dict[str, Any]
+    titles: dict[str, str]
+    hidden: set[str] = field(default_factory=set)
+    gallery: list[tuple[np.ndarray, str]] = field(default_factory=list)
+    columns: int = 1
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def sample_metrics(samples: list[Any]) -> dict[str, float]:
+    """The generation metrics of a run: each per-sample metric averaged over the samples, and their number."""
+    keys = list(dict.fromkeys(k for x in samples for k in x.metrics))
+    out = {k: float(np.mean([x.metrics[k] for x in samples if k in x.metrics])) for k in keys}
+    out["samples"] = float(len(samples))
+    return out
+
+
+def compare_view(task: str, image: np.ndarray | None, labels: np.ndarray | None, result: Any,
+                 samples: list[Any] | None = None) -> CompareView:
+    """What the compare row shows after a run of ``task``: ``image`` / ``labels`` are the slice and its labels
+    (None for generation), ``result`` a ``TaskResult``, ``samples`` the generated results (generation)."""
+    if task == "generation":
+        return _generation_view(samples or [result])
+    pics = images_for(task, image, result.input_display, result.output, labels, result.labels)
+    pics["slider"] = (pics["original"], pics["output"])
+    hidden = {"diff"} if task == "segmentation" and (labels is None or not labels.any()) else set()
+    return CompareView(pics, dict(TITLES[task]), hidden, metrics=dict(result.metrics))
+
+
+def _generation_view(samples: list[Any]) -> CompareView:
+    gallery: list[tuple[np.ndarray, str]] = []
+    for i, x in enumerate(samples):
+        gallery.append((enlarge(grey_rgb(x.output), 128), f"sample {i}: generated image"))
+        if x.labels is not None:
+            gallery.append((enlarge(labels_rgb(x.labels), 128), f"sample {i}: generated label map"))
+        if getattr(x, "unet_labels", None) is not None:
+            gallery.append((enlarge(labels_rgb(x.unet_labels), 128), f"sample {i}: U-Net labels of the image"))
+    columns = max(1, min(3, len(gallery) // max(1, len(samples))))
+    titles = {**TITLES["generation"], "gallery": GALLERY_TITLES[columns - 1]}
+    return CompareView({"output": enlarge(grey_rgb(samples[0].output))}, titles,
+                       {"original", "input", "diff", "slider"}, gallery, columns, sample_metrics(samples))
 
 
 def metrics_frame(metrics: dict[str, float]) -> pd.DataFrame:
@@ -38,7 +109,7 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
                 if k.startswith(AGREEMENT + " ") and not k.endswith("mean")}
         title = "Label agreement with the U-Net per class (not accuracy)"
     fig = go.Figure()
-    if dice and task in ("synthesis", "segmentation", "inpainting"):
+    if dice and task in ("synthesis", "segmentation", "inpainting", "generation"):
         fig.add_bar(x=list(dice), y=list(dice.values()), marker_color="#6366f1",
                     text=[f"{v:.2f}" for v in dice.values()], textposition="outside")
         fig.update_layout(title=title, yaxis_range=[0, 1.1])

@@ -13,7 +13,7 @@ from medgan import tasks
 from medgan.ui import compare as C
 from medgan.ui import domain_view as DV
 from medgan.ui import load_view as LV
-from medgan.ui.common import Session, UserError, friendly, grey_rgb, overlay
+from medgan.ui.common import Session, UserError, friendly
 from medgan.ui.run_panel import TASK_LABELS, card_line, model_choices
 from medgan.ui.studio_handlers import commit_editor, label_slice, need_scan, unit_slice
 
@@ -62,24 +62,23 @@ def _run_one(task: str, model: str, s: Session, image: np.ndarray, labels: np.nd
     return samples[0], samples
 
 
-def _outputs(s: Session, task: str, image: np.ndarray, labels: np.ndarray | None, r: tasks.TaskResult,
+def _outputs(s: Session, task: str, image: np.ndarray | None, labels: np.ndarray | None, r: tasks.TaskResult,
              samples: list[tasks.TaskResult], status: str, dom: D.DomainCheck | None = None) -> tuple:
-    if task == "generation":
-        pics = C.images_for(task, r.output, r.output, r.output, None, r.labels)
-        pics["original"] = C.enlarge(overlay(r.output, r.labels))
-        gallery = [(C.enlarge(grey_rgb(x.output), 128), f"sample {i}") for i, x in enumerate(samples)]
-        keys = sorted({k for x in samples for k in x.metrics})
-        metrics = {k: float(np.mean([x.metrics[k] for x in samples if k in x.metrics])) for k in keys}
-        metrics["samples"] = float(len(samples))
-    else:
-        pics = C.images_for(task, image, r.input_display, r.output, labels, r.labels)
-        gallery = []
-        metrics = r.metrics
-    slider = (pics["original"], pics["output"])
-    fig = C.chart(task, metrics, image if task != "generation" else None, r.output)
-    return (s, pics["original"], pics["input"], pics["output"], slider, pics["diff"],
-            DV.metrics_table(C.metrics_frame(metrics), dom), fig, gr.Gallery(value=gallery, visible=bool(gallery)),
-            DV.status(status, dom))
+    """The run outputs (``run_out`` of the Studio): each compare panel under a title that says what it shows,
+    the panels a task has nothing for hidden (generation: the samples and their label maps in the gallery)."""
+    view = C.compare_view(task, image, labels, r, samples)
+
+    def panel(name: str) -> Any:
+        shown = name not in view.hidden
+        kind = gr.ImageSlider if name == "slider" else gr.Image
+        return kind(value=view.pictures.get(name) if shown else None, label=view.titles.get(name, ""),
+                    visible=shown)
+
+    gallery = gr.Gallery(value=view.gallery, visible=bool(view.gallery), columns=view.columns,
+                         label=view.titles.get("gallery", "Generated samples"))
+    fig = C.chart(task, view.metrics, image, r.output)
+    return (s, panel("original"), panel("input"), panel("output"), panel("slider"), panel("diff"),
+            DV.metrics_table(C.metrics_frame(view.metrics), dom), fig, gallery, DV.status(status, dom))
 
 
 def _honest(s: Session, task: str, metrics: dict[str, float], check: D.DomainCheck | None,
@@ -112,8 +111,7 @@ def on_run_slice(s: Session, editor: dict | None, task_label: str, model: str | 
                 "output": r.output, "labels": r.labels, "axis": s.axis, "index": s.index,
                 "level": level, "width": width, "samples": [x.output for x in samples]}
     if samples:
-        s.result["metrics"] = {k: float(np.mean([x.metrics[k] for x in samples if k in x.metrics]))
-                               for k in sorted({k for x in samples for k in x.metrics})}
+        s.result["metrics"] = C.sample_metrics(samples)
     return _outputs(s, task, image, labels, r, samples, f"Ran **{model}** ({task}).", dom)
 
 
@@ -135,8 +133,8 @@ def on_run_volume(s: Session, editor: dict | None, task_label: str, model: str |
     regions = None
     if task == "inpainting":
         if region is None or not region.any():
-            raise UserError("paint the region to fill first; it is applied to every slice")
-        regions = np.broadcast_to(region, vol_t.shape) & (vol_t > 0.02)
+            raise UserError("paint the region to fill with the white brush first; it is applied to every slice")
+        regions = np.broadcast_to(region, vol_t.shape) & (vol_t > tasks.TISSUE)
     if task == "synthesis" and (lab_t is None or not lab_t.any()):
         raise UserError("the volume has no label map; load a labelled scan or paint labels first")
     progress((0, vol_t.shape[0]), desc="running on every slice", unit="slices")
@@ -156,8 +154,19 @@ def on_run_volume(s: Session, editor: dict | None, task_label: str, model: str |
                 "per_slice": res.per_slice, "samples": []}
     image = vol_t[i]
     labels = None if lab_t is None else lab_t[i]
-    return _outputs(s, task, image, labels, r, [], f"Ran **{model}** on {vol_t.shape[0]} slices "
-                    f"(metrics are means over slices; the view shows slice {i}).", dom)
+    return _outputs(s, task, image, labels, r, [], _volume_status(task, model, res, i), dom)
+
+
+def _volume_status(task: str, model: str, res: tasks.VolumeResult, i: int) -> str:
+    """What a whole-volume run did: how many slices have metrics, which empty slices it left as background."""
+    z, n = len(res.per_slice), len(res.skipped)
+    measured = sum(1 for m in res.per_slice if m)
+    means = (f"metrics are means over the {measured} slice{'s' if measured != 1 else ''} that have them"
+             if measured else "no slice has metrics")
+    why = "no labels" if task == "synthesis" else "no tissue, no labels"
+    empty = "" if not n else (f"; {n} empty slice{'s' if n > 1 else ''} ({why}) {'were' if n > 1 else 'was'} "
+                              "left as background without a model call and count in no metric")
+    return f"Ran **{model}** on {z} slices ({means}{empty}; the view shows slice {i})."
 
 
 def _to_slices(vol: np.ndarray, axis: int) -> np.ndarray:

@@ -1,0 +1,129 @@
+"""The Studio's compare row after a run: every panel is titled for what it shows, generation shows its samples
+and their label maps instead of an original and an input, the layout comes back for the other tasks, and a
+whole-volume run reports its progress per batch and says which slices it left out."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gradio as gr
+import numpy as np
+import pytest
+
+from tests.ui_checkpoints import ensure_checkpoints
+
+BRAIN = "Brain MRI volume with labels (embedded)"
+MODELS = {"synthesis": "spade_synthesis", "inpainting": "spade_inpainting", "segmentation": "unet_segmentation",
+          "enhancement": "wgangp_denoise", "generation": "dcgan_generation"}
+PANELS = ("original", "input", "output", "slider", "diff")  # their places in the run outputs, after the session
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    ensure_checkpoints()
+    from medgan.ui import studio_handlers as H
+    from medgan.ui.common import Session
+
+    def load(region: bool = True):
+        out = H.on_example(BRAIN, Session())
+        s, editor, view = out[0], out[7], out[8]
+        if region:
+            editor["layers"][0][200:300, 180:280] = (255, 255, 255, 255)  # the white brush (512 px canvas)
+        return s, editor, view
+
+    return load
+
+
+def _run(s, editor, view, task: str, n: int = 3) -> dict:
+    from medgan.ui import run_handlers as R
+
+    out = R.on_run_slice(s, editor, task, MODELS[task], "", False, 0, n, 0.5, 1.0, view)
+    return {"session": out[0], **dict(zip(PANELS, out[1:6])), "metrics": out[6], "gallery": out[8],
+            "status": out[9]}
+
+
+def _value(component):
+    return component.constructor_args.get("value")
+
+
+def test_generation_shows_samples_and_their_label_maps_not_an_original(loaded):
+    s, editor, view = loaded()
+    out = _run(s, editor, view, "generation", n=3)
+    for name in ("original", "input", "diff", "slider"):  # nothing to compare a generated sample with
+        assert out[name].visible is False and _value(out[name]) is None, name
+    assert out["output"].visible is not False and "generated" in out["output"].label.lower()
+    assert _value(out["output"]).shape[-1] == 3
+    gallery = out["gallery"]
+    assert gallery.visible is True and gallery.columns == 3
+    captions = [c for _, c in _value(gallery)]
+    for i in range(3):
+        assert captions[3 * i : 3 * i + 3] == [f"sample {i}: generated image", f"sample {i}: generated label map",
+                                               f"sample {i}: U-Net labels of the image"]
+    assert "label map" in gallery.label and "U-Net" in gallery.label
+    rows = out["metrics"].set_index("metric")["value"]
+    assert rows["samples"] == "3.000" and any(k.startswith("label agreement with the U-Net") for k in rows.index)
+    assert set(out["session"].result["metrics"]) == set(rows.index)
+
+
+def test_the_layout_comes_back_after_generation(loaded):
+    s, editor, view = loaded()
+    _run(s, editor, view, "generation", n=2)
+    out = _run(s, editor, view, "synthesis")
+    for name in PANELS:
+        assert out[name].visible is True and _value(out[name]) is not None, name
+    assert out["original"].label == "Original slice"
+    assert "label map" in out["input"].label and "synthesised" in out["output"].label
+    assert "original" in out["diff"].label and "original slice → synthesised" in out["slider"].label
+    assert out["gallery"].visible is False and not _value(out["gallery"])
+    assert _value(out["original"]).shape == _value(out["output"]).shape == _value(out["diff"]).shape
+
+
+@pytest.mark.parametrize(("task", "words"), [("inpainting", ("region blanked", "region filled")),
+                                             ("segmentation", ("the slice", "predicted labels")),
+                                             ("enhancement", ("degraded", "restored"))])
+def test_panel_titles_say_what_each_task_shows(loaded, task, words):
+    s, editor, view = loaded()
+    out = _run(s, editor, view, task)
+    assert words[0] in out["input"].label and words[1] in out["output"].label
+    assert all(out[name].visible is True for name in PANELS)
+    if task == "segmentation":  # the embedded brain has reference labels: the diff compares foregrounds
+        assert "reference labels" in out["diff"].label
+
+
+def test_segmentation_without_reference_labels_hides_the_difference_map(loaded):
+    s, editor, view = loaded(region=False)
+    s.labels = np.zeros_like(s.labels)
+    editor["layers"][0][:] = 0
+    out = _run(s, editor, view, "segmentation")
+    assert out["diff"].visible is False and out["output"].visible is True
+
+
+def test_inpainting_without_a_region_names_the_white_brush(loaded):
+    from medgan.ui import run_handlers as R
+
+    s, editor, view = loaded(region=False)
+    with pytest.raises(gr.Error, match="paint the region to fill with the white brush"):
+        R.on_run_slice(s, editor, "inpainting", MODELS["inpainting"], "", False, 0, 1, 0.5, 1.0)
+
+
+def test_volume_run_reports_progress_per_batch_and_names_empty_slices(loaded):
+    from gradio.helpers import special_args
+
+    from medgan.tasks.volume import BATCH
+    from medgan.ui import run_handlers as R
+
+    assert special_args(R.on_run_volume)[1] == 11  # Gradio finds the progress tracker behind the wrapper
+    s, editor, view = loaded()
+    z = 2 * BATCH + 1
+    vol, lab = s.scan.volume[80 : 80 + z].copy(), s.scan.labels[80 : 80 + z].copy()
+    vol[-1], lab[-1] = 0, 0  # an empty slice: no tissue, no labels
+    s.scan = dataclasses.replace(s.scan, volume=vol, labels=lab)  # a copy: the loaded example is shared
+    s.labels, s.index = lab.copy(), 1
+    seen = []
+    out = R.on_run_volume(s, editor, "segmentation", MODELS["segmentation"], "", False, 0, 1, 0.5, 1.0,
+                          progress=lambda p, **k: seen.append(p))
+    assert seen == [(0, z), (BATCH, z), (2 * BATCH, z), (z, z)]  # once before the run, then after every batch
+    assert "1 empty slice (no tissue, no labels) was left as background" in out[9]
+    assert f"means over the {z - 1} slices that have them" in out[9]
+    per = out[0].result["per_slice"]
+    assert per[-1] == {} and all(per[:-1])
