@@ -195,9 +195,9 @@ def test_label_map_save_and_load_round_trip(demo):
     before = H.label_slice(s).copy()
     s, (png, nii) = H.on_save_labels(s, editor, view)
     assert nib.load(nii).shape == (256, 256, s.labels.shape[0])
-    s, editor, view = H.on_clear_labels(s, 0.5, 1.0, editor, view)
+    s, editor, view = H.on_clear_labels(s, 0.5, 1.0)
     assert not H.label_slice(s).any()
-    s, editor, view, box = H.on_label_file(png, s, 0.5, 1.0, editor, view)
+    s, editor, view, box = H.on_label_file(png, s, 0.5, 1.0)
     assert box is None
     assert np.array_equal(H.label_slice(s), before)
     from medgan.ui.annotate import read_editor

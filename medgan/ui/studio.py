@@ -126,17 +126,18 @@ def build_studio_tab() -> None:
     index.input(H.on_view, view_in, view_out, **fast)
     level.input(H.on_view, view_in, view_out, **fast)
     width.input(H.on_view, view_in, view_out, **fast)
-    axis.input(H.on_axis, [session, axis, level, width, editor, view], [session, index, editor, view], **PRIVATE)
+    axis.input(H.on_axis, [session, axis, level, width], [session, index, editor, view], **PRIVATE)
     preset.input(H.on_preset, [session, preset], [level, width], **PRIVATE).then(
         H.on_view, view_in, view_out, **PRIVATE)
     lw_ed = [session, level, width, editor, view]
+    lw = [session, level, width]  # these replace the slice's labels: they need not wait for the painter's strokes
     opacity.release(H.on_overlay, [session, opacity, outline, *lw_ed[1:]], view_out, **PRIVATE)
     outline.input(H.on_overlay, [session, opacity, outline, *lw_ed[1:]], view_out, **PRIVATE)
-    auto_btn.click(H.on_auto_labels, lw_ed, [*view_out, legend, status], **PRIVATE)
-    data_btn.click(H.on_dataset_labels, lw_ed, [*view_out, status], **PRIVATE)
-    clear_btn.click(H.on_clear_labels, lw_ed, view_out, **PRIVATE)
-    clear_region_btn.click(H.on_clear_region, lw_ed, view_out, **PRIVATE)
-    label_file.upload(H.on_label_file, [label_file, *lw_ed], [*view_out, label_file], **PRIVATE)
+    auto_btn.click(H.on_auto_labels, lw, [*view_out, legend, status], **PRIVATE)
+    data_btn.click(H.on_dataset_labels, lw, [*view_out, status], **PRIVATE)
+    clear_btn.click(H.on_clear_labels, lw, view_out, **PRIVATE)
+    clear_region_btn.click(H.on_clear_region, lw, view_out, **PRIVATE)
+    label_file.upload(H.on_label_file, [label_file, *lw], [*view_out, label_file], **PRIVATE)
     save_labels_btn.click(H.on_save_labels, [session, editor, view], [session, saved_labels], **PRIVATE)
 
     task_out = [model, card, degradation, already, n, vol_btn]

@@ -65,6 +65,11 @@ def commit_editor(s: Session, editor: dict | None, view: str | None) -> np.ndarr
     return np.zeros(shape, bool)
 
 
+def current_region(s: Session) -> np.ndarray | None:
+    """The region painted on the slice on screen, as of the last event that read the painter."""
+    return s.region if s.painted is not None and s.painted.key == s.view_key() else None
+
+
 def editor_for(s: Session, level: float, width: float, region: np.ndarray | None = None) -> tuple[dict, str]:
     """The painter's value for the current slice and its view key (remembered to read the edits against)."""
     image = unit_slice(s, level, width)
@@ -154,10 +159,10 @@ def on_view(s: Session, axis: str, index: float, level: float, width: float, edi
 
 
 @friendly("change the axis")
-def on_axis(s: Session, axis: str, level: float, width: float, editor: dict | None,
-            view: str | None) -> tuple:
+def on_axis(s: Session, axis: str, level: float, width: float) -> tuple:
+    """Another axis: its middle slice. The painter is not read here (labels are kept as of the last slice change
+    or run on this slice): an event that reads the painter just after it was redrawn can stall in the browser."""
     need_scan(s)
-    commit_editor(s, editor, view)
     s.axis = LV.AXES.get(axis, 0)
     n = LV.n_slices(s.scan, s.axis)
     s.index = n // 2
@@ -173,11 +178,11 @@ def on_preset(s: Session, preset: str) -> tuple:
 
 
 @friendly("compute automatic labels")
-def on_auto_labels(s: Session, level: float, width: float, editor: dict | None, view: str | None) -> tuple:
+def on_auto_labels(s: Session, level: float, width: float) -> tuple:
     """Segment the current slice with the bundled U-Net and put the result on the label layer."""
     need_scan(s)
 
-    region = commit_editor(s, editor, view)
+    region = current_region(s)
     seg = tasks.segmenter()
     if seg is None:
         raise UserError(f"the segmentation checkpoint {tasks.SEGMENTER!r} is not installed")
@@ -194,11 +199,11 @@ def on_auto_labels(s: Session, level: float, width: float, editor: dict | None, 
 
 
 @friendly("restore the dataset labels")
-def on_dataset_labels(s: Session, level: float, width: float, editor: dict | None, view: str | None) -> tuple:
+def on_dataset_labels(s: Session, level: float, width: float) -> tuple:
     need_scan(s)
     if s.scan.labels is None:
         raise UserError("this scan has no labels of its own; use Auto-labels or load a label map")
-    region = commit_editor(s, editor, view)
+    region = current_region(s)
     if s.labels is None:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, LV.take(np.asarray(s.scan.labels), s.axis, s.index).astype(np.uint8))
@@ -207,28 +212,26 @@ def on_dataset_labels(s: Session, level: float, width: float, editor: dict | Non
 
 
 @friendly("clear the labels")
-def on_clear_labels(s: Session, level: float, width: float, editor: dict | None, view: str | None) -> tuple:
+def on_clear_labels(s: Session, level: float, width: float) -> tuple:
     need_scan(s)
-    region = commit_editor(s, editor, view)
+    region = current_region(s)
     if s.labels is not None:
         LV.put(s.labels, s.axis, s.index, np.zeros_like(LV.take(s.labels, s.axis, s.index)))
     return s, *editor_for(s, level, width, region)
 
 
 @friendly("clear the region")
-def on_clear_region(s: Session, level: float, width: float, editor: dict | None, view: str | None) -> tuple:
+def on_clear_region(s: Session, level: float, width: float) -> tuple:
     need_scan(s)
-    commit_editor(s, editor, view)
     return s, *editor_for(s, level, width, None)
 
 
 @friendly("read the label map", keep=4, clear=1)
-def on_label_file(path: str | None, s: Session, level: float, width: float, editor: dict | None,
-                  view: str | None) -> tuple:
+def on_label_file(path: str | None, s: Session, level: float, width: float) -> tuple:
     need_scan(s)
     if not path:
         raise UserError("no label file was given")
-    region = commit_editor(s, editor, view)
+    region = current_region(s)
     shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
     lab = A.read_label_file(str(path), shape, num_classes(s))
     s.auto_labelled.discard((s.axis, s.index))
