@@ -28,6 +28,10 @@ VIEW = "(document.querySelector('#mg-view textarea, #mg-view input') || {}).valu
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.skipif(os.environ.get("MEDGAN_PAINTER_TESTS") != "1",
+                       reason="opt-in (MEDGAN_PAINTER_TESTS=1): on a busy 2-core machine Gradio's ImageEditor can stay "
+                              "pending for minutes after a redraw, which would make CI flaky; run these on a quiet "
+                              "machine"),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"browser tests need Debian's Chromium at {CHROMIUM} "
                        "(apt-get install chromium); skipped"),
 ]
