@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.live_server import LiveApp  # noqa: E402
+from tests.painter import stroke, white_brush  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -61,27 +62,12 @@ def _slice_changes(pg, n: int, how: str) -> list[float]:
     return out
 
 
-def _paint_region(pg) -> None:
-    """A white stroke (the inpainting region) across the middle of the painter."""
-    ed = pg.locator("#mg-editor")
-    ed.get_by_role("button", name="Brush", exact=True).click()
-    ed.get_by_role("button", name="Color", exact=True).click()
-    ed.locator("button[style*='rgb(255, 255, 255)']").last.click()
-    box = ed.locator("canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    pg.mouse.move(cx - 40, cy)
-    pg.mouse.down()
-    for i in range(10):
-        pg.mouse.move(cx - 40 + i * 8, cy + (i % 3) * 4, steps=2)
-    pg.mouse.up()
-    pg.wait_for_timeout(300)
-
-
 def _run(pg, task_label: str, done_text: str) -> float:
     pg.locator("#mg-task").get_by_text(task_label).click()
     pg.wait_for_timeout(1500)
     if task_label.startswith("Inpainting"):
-        _paint_region(pg)
+        white_brush(pg)
+        stroke(pg)
     before = pg.locator("#mg-status").inner_text()
     t0 = time.perf_counter()
     pg.locator("#mg-run").click()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.live_server import LiveApp
+from tests.painter import stroke, white_brush
 from tests.ui_checkpoints import ensure_checkpoints
 
 CHROMIUM = "/usr/bin/chromium"
@@ -46,20 +47,6 @@ def _wait_text(pg, selector: str, text: str) -> None:
                          arg=[selector, text], polling=250)
 
 
-def _stroke(pg, dx: float = 0.0, dy: float = 0.0) -> None:
-    """Select the brush and drag a short wavy stroke across the middle of the canvas."""
-    ed = pg.locator("#mg-editor")
-    ed.get_by_role("button", name="Brush", exact=True).click()
-    box = ed.locator("canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy
-    pg.mouse.move(cx - 70, cy)
-    pg.mouse.down()
-    for i in range(18):
-        pg.mouse.move(cx - 70 + i * 8, cy + (i % 4) * 4, steps=2)
-    pg.mouse.up()
-    pg.wait_for_timeout(400)
-
-
 def _metrics_text(pg) -> str:
     return pg.locator("#mg-metrics").inner_text()
 
@@ -83,7 +70,7 @@ def test_upload_dicom_paint_and_synthesize(page, artifacts_dir):
     assert "CT" in pg.locator("#mg-status").inner_text()
     pg.get_by_role("button", name="Clear labels").click()
     pg.wait_for_timeout(800)
-    _stroke(pg)
+    stroke(pg)
     pg.locator("#mg-task").get_by_text("Synthesis (labels → image)").click()
     pg.locator("#mg-run").click()
     _wait_text(pg, "#mg-metrics", "label agreement")
@@ -101,11 +88,8 @@ def test_paint_region_and_inpaint(page, artifacts_dir):
     pg.locator("#mg-task").get_by_text("Inpainting (image + region → image)").click()
     pg.wait_for_function("((document.querySelector('#mg-model input') || {}).value || '').includes('pix2pix_inpainting')",
                          polling=250)
-    ed = pg.locator("#mg-editor")
-    ed.get_by_role("button", name="Brush", exact=True).click()
-    ed.get_by_role("button", name="Color", exact=True).click()
-    ed.locator("button[style*='rgb(255, 255, 255)']").click()  # the white brush paints the region
-    _stroke(pg, dy=-40)
+    white_brush(pg)  # the white brush paints the region
+    stroke(pg, dy=-40)
     pg.locator("#mg-run").click()
     _wait_text(pg, "#mg-metrics", "region psnr")
     text = _metrics_text(pg)
