@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 
-def white_brush(pg) -> None:
-    """Pick the white brush (the inpainting region)."""
+def brush(pg, rgb: tuple[int, int, int]) -> None:
+    """Pick the brush of colour ``rgb`` (a class colour of medgan.ui.common.PALETTE, or white for the region)."""
     ed = pg.locator("#mg-editor")
     ed.get_by_role("button", name="Brush", exact=True).click()
     ed.get_by_role("button", name="Color", exact=True).click()
-    ed.locator("button[style*='rgb(255, 255, 255)']").last.click()
+    ed.locator("button[style*='rgb({}, {}, {})']".format(*rgb)).last.click()
+
+
+def white_brush(pg) -> None:
+    """Pick the white brush (the inpainting region)."""
+    brush(pg, (255, 255, 255))
 
 
 def stroke(pg, dx: float = 0.0, dy: float = 0.0) -> None:

@@ -1,16 +1,20 @@
 """The Studio in headless Chromium (Debian's /usr/bin/chromium via Playwright; never downloaded): upload a DICOM,
-paint a stroke, run synthesis and see the output and metrics; paint a region and run inpainting.
-Screenshots go to test-artifacts/."""
+paint a stroke, run synthesis and see the output and metrics; paint a region and run inpainting; scroll slices
+with the arrow keys and the mouse wheel; a stroke survives an axis change. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.live_server import LiveApp
-from tests.painter import stroke, white_brush
+from medgan.ui.common import PALETTE
+from tests.painter import brush, stroke, white_brush
 from tests.ui_checkpoints import ensure_checkpoints
 
 CHROMIUM = "/usr/bin/chromium"
@@ -45,6 +49,19 @@ def page():
 def _wait_text(pg, selector: str, text: str) -> None:
     pg.wait_for_function("([s, t]) => ((document.querySelector(s) || {}).innerText || '').includes(t)",
                          arg=[selector, text], polling=250)
+
+
+VIEW = "(document.querySelector('#mg-view textarea, #mg-view input') || {}).value || ''"
+
+
+def _view(pg) -> tuple[str, str, int]:
+    """The painter's view key without its redraw count: (scan id, axis number, slice index)."""
+    scan, axis, index, _ = pg.evaluate(VIEW).split(":")
+    return scan, axis, int(index)
+
+
+def _wait_view(pg, before: str) -> None:
+    pg.wait_for_function(f"b => ({VIEW}) !== b && ({VIEW}) !== ''", arg=before, polling=50, timeout=60_000)
 
 
 def _metrics_text(pg) -> str:
@@ -124,3 +141,51 @@ def test_shoulder_mr_is_flagged_and_agreement_is_not_called_dice(page, artifacts
     assert "label agreement with the U-Net" in text and "(out of domain)" in text and "dice" not in text
     assert "in domain" in text and "domain score" in text
     pg.screenshot(path=str(artifacts_dir / "studio_out_of_domain.png"), full_page=True)
+
+
+def test_wheel_and_arrow_keys_scroll_and_a_stroke_survives_an_axis_change(page, artifacts_dir):
+    pg = page
+    before = pg.evaluate(VIEW)
+    pg.locator("#mg-load-example").click()
+    _wait_view(pg, before)
+    scan, axis, index = _view(pg)
+    # the arrow key on the slice slider: the next slice is drawn
+    before = pg.evaluate(VIEW)
+    pg.locator("#mg-slice input[type=range]").focus()
+    pg.keyboard.press("ArrowRight")
+    _wait_view(pg, before)
+    assert _view(pg) == (scan, axis, index + 1)
+    # the mouse wheel over the painter: one slice per notch, down = next
+    before = pg.evaluate(VIEW)
+    box = pg.locator("#mg-editor canvas").first.bounding_box()
+    pg.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    pg.mouse.wheel(0, 100)
+    _wait_view(pg, before)
+    assert _view(pg) == (scan, axis, index + 2)
+    # back to the middle slice by an axis round trip, clear its labels, paint, change the axis straight away:
+    # the stroke is kept on the slice it was painted on
+    for name in ("coronal", "axial"):
+        before = pg.evaluate(VIEW)
+        pg.get_by_label(name, exact=True).check()
+        _wait_view(pg, before)
+    middle = _view(pg)
+    before = pg.evaluate(VIEW)
+    pg.get_by_role("button", name="Clear labels").click()
+    _wait_view(pg, before)  # every redraw has its own key
+    pg.wait_for_timeout(500)
+    brush(pg, PALETTE[1])  # CSF
+    stroke(pg)
+    before = pg.evaluate(VIEW)
+    pg.get_by_label("coronal", exact=True).check()
+    _wait_view(pg, before)
+    before = pg.evaluate(VIEW)
+    pg.get_by_label("axial", exact=True).check()
+    _wait_view(pg, before)
+    assert _view(pg) == middle
+    pg.get_by_role("button", name="Save label map").click()
+    link = pg.locator("#mg-saved-labels a[href*='labels.png']").first
+    link.wait_for(timeout=60_000)
+    png = pg.request.get(link.get_attribute("href")).body()
+    labels = np.asarray(Image.open(io.BytesIO(png)))
+    pg.screenshot(path=str(artifacts_dir / "studio_axis_stroke.png"), full_page=True)
+    assert (labels == 1).sum() > 50, "the CSF stroke painted before the axis change was lost"

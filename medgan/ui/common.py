@@ -224,7 +224,8 @@ class Session:
     region: np.ndarray | None = None  # the inpainting region painted on the slice on screen
     opacity: float = 0.4  # label overlay opacity on the painter
     outline: bool = False  # draw only the labels' borders
+    draws: int = 0  # painter redraws sent: the view key tells every redraw apart
 
     def view_key(self) -> str:
-        """The scan, axis and slice on screen: every handler that reads the painter checks it."""
-        return f"{self.scan_id}:{self.axis}:{self.index}"
+        """The scan, axis, slice and redraw on screen: every handler that reads the painter checks it."""
+        return f"{self.scan_id}:{self.axis}:{self.index}:{self.draws}"

@@ -18,6 +18,12 @@ from medgan.ui.run_panel import DEGRADATION_LABELS, TASK_LABELS
 logger = logging.getLogger(__name__)
 
 PRIVATE = {"api_visibility": "private"}
+ROUTED = ("view", "axis", "overlay")  # changes that read the painter only after a stroke (theme.HEAD mgRoute)
+
+
+def route(kind: str) -> str:
+    """The browser-side handler that sends a ``kind`` change the fast or the stroke-keeping way."""
+    return f"() => window.mgRoute({kind!r})"
 
 
 def build_studio_tab() -> None:
@@ -54,6 +60,8 @@ def build_studio_tab() -> None:
                 layers=gr.LayerOptions(allow_additional_layers=False, layers=["labels"], disabled=True),
                 canvas_size=(CANVAS, CANVAS), height=560, elem_id="mg-editor")
             view = gr.Textbox(visible="hidden", elem_id="mg-view")  # the scan/axis/slice the painter shows
+            routes = {kind: (gr.Button(visible="hidden", elem_id=f"mg-{kind}-fast"),
+                             gr.Button(visible="hidden", elem_id=f"mg-{kind}-keep")) for kind in ROUTED}
             legend = gr.HTML(legend_html(DEFAULT_CLASSES))
             with gr.Row():
                 opacity = gr.Slider(MIN_OPACITY, 1.0, value=0.4, step=0.05, label="Label opacity", scale=3,
@@ -71,7 +79,7 @@ def build_studio_tab() -> None:
                 with gr.Column(scale=1, min_width=120):
                     save_labels_btn = gr.Button("Save label map", size="sm")
                     saved_labels = gr.File(label="labels: slice PNG (value = class) + volume NIfTI",
-                                           file_count="multiple", height=90)
+                                           file_count="multiple", height=90, elem_id="mg-saved-labels")
         with gr.Column(scale=3, min_width=280, elem_classes=["mg-panel"]):
             gr.Markdown("### 3 · Run")
             task = gr.Radio(list(TASK_LABELS.values()), value=TASK_LABELS["synthesis"], label="Task",
@@ -120,19 +128,27 @@ def build_studio_tab() -> None:
     loaded = [session, index, axis, preset, level, width, header, editor, view, legend, status]
     upload.upload(H.on_upload, [upload, session], [*loaded, upload], **PRIVATE)
     load_example.click(H.on_example, [example, session], loaded, **PRIVATE)
-    view_in = [session, axis, index, level, width, editor, view]
+    # Slice, window, axis and overlay changes read the painter only when something was painted since it was
+    # last read (theme.HEAD's mgRoute clicks the "keep" or the "fast" hidden button).
+    view_fast = [session, axis, index, level, width]
     view_out = [session, editor, view]
     fast = {"trigger_mode": "always_last", "show_progress": "hidden", **PRIVATE}  # scrolling: only the latest
-    index.input(H.on_view, view_in, view_out, **fast)
-    level.input(H.on_view, view_in, view_out, **fast)
-    width.input(H.on_view, view_in, view_out, **fast)
-    axis.input(H.on_axis, [session, axis, level, width], [session, index, editor, view], **PRIVATE)
+    for trigger in (index.input, level.input, width.input):
+        trigger(None, js=route("view"), **PRIVATE)
+    routes["view"][0].click(H.on_view, view_fast, view_out, **fast)
+    routes["view"][1].click(H.on_view, [*view_fast, editor, view], view_out, **fast)
+    axis_out = [session, index, editor, view]
+    axis.input(None, js=route("axis"), **PRIVATE)
+    routes["axis"][0].click(H.on_axis, [session, axis, level, width], axis_out, **PRIVATE)
+    routes["axis"][1].click(H.on_axis_keep, [session, axis, level, width, editor, view], axis_out, **PRIVATE)
     preset.input(H.on_preset, [session, preset], [level, width], **PRIVATE).then(
-        H.on_view, view_in, view_out, **PRIVATE)
-    lw_ed = [session, level, width, editor, view]
+        None, js=route("view"), **PRIVATE)
+    overlay_fast = [session, opacity, outline, level, width]
+    opacity.release(None, js=route("overlay"), **PRIVATE)
+    outline.input(None, js=route("overlay"), **PRIVATE)
+    routes["overlay"][0].click(H.on_overlay, overlay_fast, view_out, **PRIVATE)
+    routes["overlay"][1].click(H.on_overlay, [*overlay_fast, editor, view], view_out, **PRIVATE)
     lw = [session, level, width]  # these replace the slice's labels: they need not wait for the painter's strokes
-    opacity.release(H.on_overlay, [session, opacity, outline, *lw_ed[1:]], view_out, **PRIVATE)
-    outline.input(H.on_overlay, [session, opacity, outline, *lw_ed[1:]], view_out, **PRIVATE)
     auto_btn.click(H.on_auto_labels, lw, [*view_out, legend, status], **PRIVATE)
     data_btn.click(H.on_dataset_labels, lw, [*view_out, status], **PRIVATE)
     clear_btn.click(H.on_clear_labels, lw, view_out, **PRIVATE)

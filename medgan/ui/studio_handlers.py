@@ -74,6 +74,7 @@ def editor_for(s: Session, level: float, width: float, region: np.ndarray | None
     """The painter's value for the current slice and its view key (remembered to read the edits against)."""
     image = unit_slice(s, level, width)
     geometry = geometry_for(s.scan, s.axis, image.shape)
+    s.draws += 1
     value, s.painted = A.editor_value(image, label_slice(s), region, geometry, num_classes(s), s.view_key(),
                                       s.opacity, s.outline, (s.axis, s.index))
     s.recent[s.painted.key] = s.painted
@@ -160,13 +161,25 @@ def on_view(s: Session, axis: str, index: float, level: float, width: float, edi
 
 @friendly("change the axis")
 def on_axis(s: Session, axis: str, level: float, width: float) -> tuple:
-    """Another axis: its middle slice. The painter is not read here (labels are kept as of the last slice change
-    or run on this slice): an event that reads the painter just after it was redrawn can stall in the browser."""
+    """Another axis: its middle slice. Nothing was painted since the painter was last read, so it is not read."""
     need_scan(s)
+    return _switch_axis(s, axis, level, width)
+
+
+def _switch_axis(s: Session, axis: str, level: float, width: float) -> tuple:
     s.axis = LV.AXES.get(axis, 0)
     n = LV.n_slices(s.scan, s.axis)
     s.index = n // 2
     return s, slice_slider(n, s.index), *editor_for(s, level, width)
+
+
+@friendly("change the axis")
+def on_axis_keep(s: Session, axis: str, level: float, width: float, editor: dict | None = None,
+                 view: str | None = None) -> tuple:
+    """Another axis after painting: keep the strokes on the slice they were painted on, then switch."""
+    need_scan(s)
+    commit_editor(s, editor, view)
+    return _switch_axis(s, axis, level, width)
 
 
 @friendly("apply the window")
@@ -258,8 +271,8 @@ def on_save_labels(s: Session, editor: dict | None, view: str | None) -> tuple:
 
 
 @friendly("change the label overlay")
-def on_overlay(s: Session, opacity: float, outline: bool, level: float, width: float, editor: dict | None,
-               view: str | None) -> tuple:
+def on_overlay(s: Session, opacity: float, outline: bool, level: float, width: float, editor: dict | None = None,
+               view: str | None = None) -> tuple:
     """Label overlay opacity / outline changed: keep the edits, redraw the painter."""
     need_scan(s)
     region = commit_editor(s, editor, view)

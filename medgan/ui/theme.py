@@ -23,8 +23,26 @@ def theme() -> gr.themes.Base:
 
 # The mouse wheel over the painter scrolls slices (one slice per notch, down = next), as in a radiology viewer;
 # it moves the slice slider as the arrow keys do, so the same handler redraws.
+#
+# Reading the painter costs the browser an export and upload of its layers before the event leaves (about a
+# second on a busy machine), so the slice, axis and overlay changes go one of two ways (``mgRoute``): when
+# nothing was painted since the last read, a handler that does not read the painter ("fast"); after a pointer or
+# key press on the painter, one that keeps the strokes first ("keep"). Both are hidden buttons of the Studio.
 HEAD = """<script>
 (() => {
+  window.mgPainted = false;
+  const onPainter = (e) => {
+    const ed = document.querySelector("#mg-editor");
+    if (ed && ed.contains(e.target)) window.mgPainted = true;
+  };
+  document.addEventListener("pointerdown", onPainter, {capture: true});
+  document.addEventListener("keydown", onPainter, {capture: true});
+  window.mgRoute = (kind) => {
+    const keep = window.mgPainted;
+    window.mgPainted = false;
+    const b = document.querySelector(`#mg-${kind}-${keep ? "keep" : "fast"}`);
+    if (b) b.click();
+  };
   let acc = 0;
   document.addEventListener("wheel", (e) => {
     const ed = document.querySelector("#mg-editor");
