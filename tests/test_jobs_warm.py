@@ -19,7 +19,7 @@ from medgan.jobs import runner
 from medgan.jobs.scheduler import Scheduler
 from medgan.jobs.spec import JobSpec
 from medgan.jobs.store import JobStore
-from medgan.jobs.warm import WARM_ENV, WarmPool, warm_enabled
+from medgan.jobs.warm import WARM_ENV, warm_enabled
 
 ROOT = Path(__file__).resolve().parent.parent
 
