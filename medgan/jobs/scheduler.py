@@ -5,7 +5,9 @@ wait (status ``queued``) in creation order. The thread never trains: each job is
 (:mod:`medgan.jobs.runner`), started cold or handed to a pre-started worker that waits on the free slot
 (:mod:`medgan.jobs.warm`). On start it re-adopts running jobs whose worker is still alive and marks the
 others failed with a reason. When a worker exits, its ``end`` record (or its exit status when there is none)
-decides the job's final status; a finished job's model is published to ``MEDGAN_HOME/checkpoints``.
+decides the job's final status; a finished job's model is published to ``MEDGAN_HOME/checkpoints``, and its
+uploaded data removed when the job asked for it (``remove_data``) and no queued or running job uses it. Uploads
+that no job uses are swept after a day (:func:`medgan.jobs.data.sweep_uploads`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 from medgan.jobs import runner
+from medgan.jobs.data import release_upload, sweep_uploads, upload_folder
 from medgan.jobs.progress import read_progress
 from medgan.jobs.publish import existing_names, publish
 from medgan.jobs.spec import JobSpec, check_spec, train_args
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 ACTIVE_POLL_S = 0.25
 IDLE_POLL_S = 3.0
 CLAIM_GRACE_S = 30.0  # a job claimed by another process may take this long to get its pid
+SWEEP_EVERY_S = 6 * 3600.0  # how often uploads that no job uses are looked for
 
 
 def detect_gpus() -> list[str]:
@@ -69,6 +73,7 @@ class Scheduler:
         self._last_step: dict[str, int] = {}
         self._records_at_launch: dict[str, int] = {}
         self.warm = WarmPool(self.home / "warm") if warm else None
+        self._swept = 0.0
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> Scheduler:
@@ -142,6 +147,11 @@ class Scheduler:
         if not (Path(job.out_dir) / "train_state.safetensors").exists():
             raise ValueError(f"job {job_id} stopped before its first checkpoint; there is nothing to resume. "
                              "Start a new job instead.")
+        data = str(job.spec.get("data") or "")
+        if upload_folder(data) is not None and not Path(data).exists():
+            raise ValueError(f"job {job_id}'s uploaded data has been removed (uploads are removed when a job that "
+                             "asked for it finishes, or after a day when no job uses them); start a new job with "
+                             "the zip")
         if not self.store.update(job_id, expect=("cancelled", "failed"), status="queued", resume=True,
                                  reason=None, ended=None, cancel_requested=False, pid=None, slot=None):
             raise ValueError(f"job {job_id} changed state meanwhile; try again")
@@ -188,6 +198,8 @@ class Scheduler:
                 if job.cancel_requested and not (Path(job.out_dir) / "STOP").exists():
                     runner.request_stop(job.pid, job.out_dir)
             started = self._start_queued()
+            if time.time() - self._swept > SWEEP_EVERY_S:
+                self._sweep()
             if self.warm is not None:
                 busy = self.store.busy_slots()
                 self.warm.fill([s for s in self.slots if s not in busy])
@@ -276,6 +288,17 @@ class Scheduler:
         if not self.store.update(job.id, expect=("running",), **values):
             return
         self._last_step.pop(job.id, None)
+        if values["status"] == "finished" and job.spec.get("remove_data"):
+            others = [str(j.spec.get("data") or "") for j in self.store.list(statuses=("queued", "running"))]
+            if release_upload(str(job.spec.get("data") or ""), others):
+                log.info("removed the uploaded data of finished job %s", job.id)
+
+    def _sweep(self) -> None:
+        """Remove uploads that no job uses and that nobody touched for a day."""
+        self._swept = time.time()
+        used = [str(j.spec.get("data") or "") for j in self.store.list(limit=100_000)]
+        for name in sweep_uploads(used):
+            log.info("removed unused uploaded data %s", name)
 
     def _publish(self, job: JobRecord, p) -> dict:  # noqa: ANN001
         """Copy the finished model into the checkpoints folder; the job fields to record (published or reason)."""

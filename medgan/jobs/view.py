@@ -171,6 +171,7 @@ def job_digest(job: JobRecord, jobs: list[JobRecord] | None = None) -> dict[str,
     d["val_history"] = p.vals
     d["quality"] = quality(p)
     d["fine_tune"] = (p.start or {}).get("fine_tune")
+    d["remove_data"] = bool(job.spec.get("remove_data"))
     d["command"] = runner.shell_command(job.args, job.out_dir, job.resume)
     d["log_tail"] = runner.log_tail(job.out_dir, lines=20)
     d["has_checkpoint"] = (Path(job.out_dir) / "model.safetensors").exists()
