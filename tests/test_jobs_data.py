@@ -228,5 +228,9 @@ def test_a_finished_job_removes_its_upload_once_no_other_job_needs_it(home, tmp_
     assert kept_while_queued  # the first job did not ask, and the second still needed it
     assert not upload_folder(data.arg).exists() and _leftovers(home) == []  # removed after the second
     assert sched.store.get(drop.id).published == "drops_upload"  # the model is published all the same
+    from medgan.jobs.view import status_markdown
+
+    assert "the uploaded data has been removed" in status_markdown(sched.store.get(drop.id), None)
+    assert "removed" not in status_markdown(sched.store.get(keep.id), None)  # it did not ask
     with pytest.raises(ValueError, match="only cancelled or failed"):
         sched.resume(drop.id)

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine
 
 from medgan.jobs import runner
@@ -147,3 +148,33 @@ def test_an_idle_warm_worker_exits_with_its_app_process(tmp_path):
     pid = int(out.stdout.split()[0])
     _until(lambda: not _alive(pid), 120, "the orphaned warm worker to exit")
     assert not list((tmp_path / "warm").glob("*.ready"))
+
+
+def test_a_job_in_a_warm_worker_survives_an_app_restart_and_is_cancelled_by_the_new_app(tmp_path):
+    """The real app (``python app.py``): the job runs in the pre-started worker, the app stops, the worker goes on,
+    a new app on the same home re-adopts it and cancels it through the API."""
+    gradio_client = pytest.importorskip("gradio_client")
+    from tests.live_server import LiveApp
+
+    env = {"MEDGAN_HOME": str(tmp_path / "home"), "MEDGAN_LOG_LEVEL": "WARNING", "MEDGAN_AUTH": "",
+           "MEDGAN_ADMIN_PASSWORD": "", "SPACE_ID": "", "MEDGAN_WARM_WORKERS": "1"}
+    warm = tmp_path / "home" / "warm"
+    with LiveApp(env=env, timeout=180) as app:
+        c = gradio_client.Client(app.url, verbose=False)
+        _until(lambda: list(warm.glob("cpu-*.ready")), 120, "the warm worker")
+        ready_pid = int(next(warm.glob("cpu-*.ready")).read_text())
+        _, job_id = c.predict("synthesis", "pix2pix", "denoise", "(from scratch)", "phantoms", None, None, 400, 2,
+                              2e-4, 2e-4, 100, 1, 32, False, False, "cpu", 0, "restart_job", 0,
+                              api_name="/train_start")
+        s = _until(lambda: (st := c.predict(job_id, api_name="/train_status"))["step"] >= 2 and st, 120, "steps")
+        assert s["pid"] == ready_pid and s["status"] == "running"
+    assert _alive(ready_pid)  # the app is gone, the job's worker is not
+    with LiveApp(env=env, timeout=180) as app:
+        c = gradio_client.Client(app.url, verbose=False)
+        s = c.predict(job_id, api_name="/train_status")
+        assert s["status"] == "running" and s["pid"] == ready_pid  # re-adopted, not failed
+        assert "Stopping" in c.predict(job_id, api_name="/train_cancel")
+        s = _until(lambda: (st := c.predict(job_id, api_name="/train_status"))["status"] != "running" and st, 120,
+                   "the cancel")
+        assert s["status"] == "cancelled" and s["has_checkpoint"]
+    _until(lambda: not _alive(ready_pid), 30, "the worker to exit")
