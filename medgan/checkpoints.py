@@ -6,7 +6,10 @@ here, written atomically here (the Turing write-back, job publishing, training e
 ``steps``) is continued here. Keys this class does not know are kept in ``extra`` and written back unchanged, in
 their original order, so nothing a newer or older writer put in a card is lost.
 
-Weights file keys: ``generator.<param>`` (always), ``ema.<param>`` and ``discriminator.<param>`` (optional).
+Weights file keys: ``generator.<param>`` (always), ``ema.<param>`` and ``discriminator.<param>`` (optional). A run
+folder keeps all three in ``model.safetensors``; an exported or published checkpoint keeps the discriminator in
+``<name>.discriminator.safetensors`` beside the generator (:func:`save_discriminator`), and its card says whether
+it is there (``discriminator.stored``, ``discriminator.file``) or why not (``discriminator.note``).
 """
 
 from __future__ import annotations
@@ -174,6 +177,16 @@ class ModelCard:
         out.steps = out.total_steps
         return out
 
+    def set_discriminator_file(self, fields: dict[str, Any]) -> None:
+        """Record where the discriminator's weights are: ``fields`` (from :func:`save_discriminator`: ``stored``,
+        then ``file`` + ``storage`` or a ``note`` saying why not) replace the earlier ones; a card without a
+        discriminator is left alone."""
+        if self.discriminator is None:
+            return
+        for key in ("stored", "file", "storage", "note"):
+            self.discriminator.pop(key, None)
+        self.discriminator.update(fields)
+
     # ------------------------------------------------------------------------------------------------ models
     def build(self, device: str | torch.device = "cpu") -> nn.Module:
         """The card's generator with its weights (the EMA weights when stored), float32, eval mode, on
@@ -235,6 +248,40 @@ def save_tensors(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str
     """Write ``tensors`` as safetensors, atomically."""
     prepared = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     atomic_write(Path(path), lambda f: f.write(save(prepared, metadata=metadata)))
+
+
+DISCRIMINATOR_SUFFIX = ".discriminator.safetensors"
+
+
+def discriminator_path(weights_path: Path | str) -> Path:
+    """``NAME.discriminator.safetensors`` beside ``NAME.safetensors``."""
+    p = Path(weights_path)
+    stem = p.name[: -len(".safetensors")] if p.name.endswith(".safetensors") else p.name
+    return p.with_name(stem + DISCRIMINATOR_SUFFIX)
+
+
+def save_discriminator(weights_path: Path | str, state: dict[str, Tensor], max_bytes: int | None = None
+                       ) -> dict[str, Any]:
+    """Write the discriminator ``state`` (unprefixed) beside ``weights_path`` as ``discriminator.<param>`` tensors:
+    float32, or float16 when float32 would exceed ``max_bytes`` (loading casts back). Returns the card's
+    ``discriminator`` fields: ``stored``, and ``file`` + ``storage`` or a ``note`` saying why it was not written
+    (nothing stored, or over ``max_bytes`` even in float16); an earlier file of that name is removed then."""
+    path = discriminator_path(weights_path)
+    if not state:
+        path.unlink(missing_ok=True)
+        return {"stored": False, "note": "the training run stored no discriminator"}
+    nbytes = sum(t.numel() * t.element_size() for t in state.values())
+    dtype = torch.float16 if max_bytes is not None and nbytes > max_bytes * 0.98 else None
+    out = {f"discriminator.{k}": (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
+           for k, v in state.items()}
+    half = sum(t.numel() * t.element_size() for t in out.values())
+    if max_bytes is not None and half > max_bytes * 0.98:
+        path.unlink(missing_ok=True)
+        return {"stored": False, "note": f"not written: {half / 1e6:.1f} MB even in float16, over the "
+                                         f"{max_bytes / 1e6:.1f} MB limit for a checkpoint file"}
+    storage = str(dtype or torch.float32).replace("torch.", "")
+    save_tensors(path, out, metadata={"format": "pt", "storage": storage})
+    return {"stored": True, "file": path.name, "storage": storage}
 
 
 def load_weights(path: Path) -> dict[str, Tensor]:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from sqlalchemy import create_engine
 
 from medgan.jobs import runner
@@ -142,9 +143,13 @@ def test_publish_is_atomic_unique_and_records_data_and_metrics(tmp_path, monkeyp
     monkeypatch.setenv("MEDGAN_HOME", str(tmp_path / "home"))
     out = tmp_path / "run"
     out.mkdir()
-    (out / "model.safetensors").write_bytes(b"weights")
+    from medgan import checkpoints
+
+    g, d = {"generator.w": torch.arange(4.0)}, {"discriminator.w": torch.ones(2, 2)}
+    checkpoints.save_tensors(out / "model.safetensors", {**g, **d})
     (out / "model.json").write_text(json.dumps({"name": "x", "task": "synthesis", "family": "pix2pix",
                                                 "generator": {"name": "pix2pix", "args": {}},
+                                                "discriminator": {"name": "patchgan", "args": {}},
                                                 "metrics": {}}))
     first = publish(out, "mine", data_desc="uploaded zip 'a.zip': 6 cases", command="python -m medgan train",
                     job_id="j1", val_metrics={"step": 5, "psnr": 21.0})
@@ -154,7 +159,11 @@ def test_publish_is_atomic_unique_and_records_data_and_metrics(tmp_path, monkeyp
     card = json.loads((folder / "mine.json").read_text())
     assert card["name"] == "mine" and card["dataset"].startswith("uploaded zip") and card["job_id"] == "j1"
     assert card["metrics"]["val"] == {"psnr": 21.0}
-    assert (folder / "mine.safetensors").read_bytes() == b"weights"
+    assert checkpoints.load_weights(folder / "mine.safetensors").keys() == g.keys()  # the generator file
+    assert card["discriminator"] == {"name": "patchgan", "args": {}, "stored": True,
+                                     "file": "mine.discriminator.safetensors", "storage": "float32"}
+    assert torch.equal(checkpoints.load_weights(folder / "mine.discriminator.safetensors")["discriminator.w"],
+                       d["discriminator.w"])
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
     with pytest.raises(FileNotFoundError):
         publish(tmp_path, "none", data_desc="", command="", job_id="j3")

@@ -117,6 +117,7 @@ def test_published_fine_tune_carries_lineage_metrics_and_frozen_parts(tmp_path, 
     assert card["training_command"].endswith(f"--out {out}")
     # (4) what the fine-tune started from, said in the card
     assert card["fine_tune"]["discriminator"].startswith("random: the parent checkpoint stores no discriminator")
+    assert parent.discriminator["note"] in card["fine_tune"]["discriminator"]  # and the bundled card's reason
     assert card["fine_tune"]["frozen"] == ["fc", "fc_norm"] and card["fine_tune"]["warmup_steps"] == 1
     assert card["discriminator"]["stored"] is True  # the published file keeps it for the next fine-tune
     # (5) the quality readout before (parent) and after, on the same fixed sample set
@@ -148,8 +149,14 @@ def test_published_fine_tune_carries_lineage_metrics_and_frozen_parts(tmp_path, 
     gen = build_generator(card["generator"]["name"], **card["generator"]["args"])
     disc = build_discriminator(card["discriminator"]["name"], **card["discriminator"]["args"])
     info = finetune.load_parent(name, gen, disc)
-    assert info["discriminator"] == f"from the parent ({name}.safetensors)"
-    stored = ckpt.split_prefix(ckpt.load_weights(home / "checkpoints" / f"{name}.safetensors"), "discriminator")
+    assert info["discriminator"] == f"from the parent ({name}.discriminator.safetensors)"
+    assert card["discriminator"]["file"] == f"{name}.discriminator.safetensors"
+    published = ckpt.load_weights(home / "checkpoints" / f"{name}.safetensors")
+    assert published and not ckpt.split_prefix(published, "discriminator")  # the generator file keeps no D
+    stored = ckpt.split_prefix(ckpt.load_weights(home / "checkpoints" / card["discriminator"]["file"]),
+                               "discriminator")
+    run_d = ckpt.split_prefix(ckpt.load_weights(out / "model.safetensors"), "discriminator")
+    assert stored.keys() == run_d.keys() and all(torch.equal(stored[k], v) for k, v in run_d.items())
     assert all(torch.equal(disc.state_dict()[k], v) for k, v in stored.items())
 
 

@@ -9,6 +9,15 @@ import sys
 from tests.conftest import ROOT
 
 
+def test_every_environment_variable_is_in_the_readme() -> None:
+    used = set()
+    for path in [ROOT / "app.py", *sorted((ROOT / "medgan").rglob("*.py"))]:
+        used |= set(re.findall(r"\bMEDGAN_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
+    readme = (ROOT / "README.md").read_text()
+    missing = sorted(v for v in used if f"`{v}`" not in readme)
+    assert not missing, f"environment variables missing from the README's table: {missing}"
+
+
 def _readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     return re.findall(r"```bash\n(.+?)\n```", text)

@@ -220,11 +220,24 @@ def test_export_of_a_fine_tuning_run_chains_the_stages(tmp_path: Path, monkeypat
     assert main(parser.parse_args([*base, "--steps", "2", "--out", str(tmp_path / "s1")])) == 0
     export_run(tmp_path / "s1", dest)
     first = json.loads((dest / "tiny_chain.json").read_text())
+    # the export writes the discriminator beside the generator, and the fine-tune below starts from it
+    assert first["discriminator"]["stored"] is True and first["discriminator"]["storage"] == "float32"
+    disc_file = dest / first["discriminator"]["file"]
+    assert disc_file.name == "tiny_chain.discriminator.safetensors" and disc_file.stat().st_size <= 10 * 1024**2
+    from safetensors import safe_open
+
+    with safe_open(str(disc_file), framework="pt") as f:
+        exported = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+    run_d = ckpt.split_prefix(ckpt.load_weights(tmp_path / "s1" / "model.safetensors"), "discriminator")
+    assert exported.keys() == {f"discriminator.{k}" for k in run_d}
+    assert all(torch.equal(exported[f"discriminator.{k}"], v) for k, v in run_d.items())
     assert "training_stages" not in first and first["steps"] == 2
     assert find_card("tiny_chain").steps == 2
 
     tuned = ["--init-from", "tiny_chain", "--ema-decay", "0.9", "--steps", "3", "--out", str(tmp_path / "s2")]
     assert main(parser.parse_args([*base, *tuned])) == 0
+    start = next(e for e in _events(tmp_path / "s2") if e["type"] == "start")
+    assert start["fine_tune"]["discriminator"] == "from the parent (tiny_chain.discriminator.safetensors)"
     export_run(tmp_path / "s2", dest)
     export_run(tmp_path / "s2", dest)  # exporting the same run again does not add its stage twice
     card = json.loads((dest / "tiny_chain.json").read_text())
@@ -235,6 +248,45 @@ def test_export_of_a_fine_tuning_run_chains_the_stages(tmp_path: Path, monkeypat
     assert card["training_stages"][1]["run"] == str(tmp_path / "s2")
     assert card["training_command"] == " && ".join(s["command"] for s in card["training_stages"])
     assert card["training_command"].count("python -m medgan.training.export") == 2
+
+
+def test_an_exported_discriminator_is_found_in_the_bundled_folder_and_the_size_limit_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from medgan import inference
+    from medgan.models.registry import build_discriminator, build_generator
+    from medgan.training import finetune
+    from medgan.training.cli import add_arguments, main
+    from medgan.training.export import export_run
+
+    monkeypatch.setenv("MEDGAN_HOME", str(tmp_path / "home"))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    out, bundled = tmp_path / "run", tmp_path / "bundled"
+    assert main(parser.parse_args(["--task", "synthesis", "--arch", "pix2pix", *BASE, "--steps", "1",
+                                   "--sample-every", "0", "--ckpt-every", "0", "--name", "tiny_p2p",
+                                   "--out", str(out)])) == 0
+    monkeypatch.setattr(inference, "BUNDLED_DIR", bundled)  # the repository's checkpoints/ folder, here
+    weights = export_run(out, bundled)
+    card = inference.find_card("tiny_p2p")
+    assert card.bundled and card.discriminator["stored"] and card.discriminator["file"] == \
+        "tiny_p2p.discriminator.safetensors"
+    gen = build_generator(card.generator["name"], **card.generator["args"])
+    disc = build_discriminator(card.discriminator["name"], **card.discriminator["args"])
+    info = finetune.load_parent("tiny_p2p", gen, disc)
+    assert info["discriminator"] == "from the parent (tiny_p2p.discriminator.safetensors)"
+    run_d = ckpt.split_prefix(ckpt.load_weights(out / "model.safetensors"), "discriminator")
+    assert all(torch.equal(disc.state_dict()[k], v) for k, v in run_d.items())
+
+    # over the limit even in float16: no file (an earlier one is removed) and the card says why
+    fields = ckpt.save_discriminator(weights, run_d, max_bytes=1000)
+    assert fields["stored"] is False and "over the 0.0 MB limit" in fields["note"]
+    assert not ckpt.discriminator_path(weights).exists()
+    # over the limit in float32 only: float16, which loading casts back
+    nbytes = sum(v.numel() * v.element_size() for v in run_d.values())
+    assert ckpt.save_discriminator(weights, run_d, max_bytes=int(nbytes * 0.8))["storage"] == "float16"
+    assert finetune.load_parent("tiny_p2p", gen, disc)["discriminator"].startswith("from the parent")
 
 
 def test_model_width_arguments_reach_the_models_and_are_checked() -> None:

@@ -36,7 +36,7 @@ LONG = 400  # the cancel/resume job: a cancel after two steps must land before t
 def app():
     # an open server for local use (no login, no admin password, not a Space): anyone who reaches it may train
     env = {"MEDGAN_HOME": os.environ["MEDGAN_HOME"], "MEDGAN_LOG_LEVEL": "WARNING", "MEDGAN_AUTH": "",
-           "MEDGAN_ADMIN_PASSWORD": "", "SPACE_ID": ""}
+           "MEDGAN_ADMIN_PASSWORD": "", "SPACE_ID": "", "MEDGAN_UPLOAD_MAX_MB": "2"}
     with LiveApp(env=env, timeout=180) as live:
         client = gradio_client.Client(live.url, verbose=False)
         live.client = client
@@ -49,10 +49,10 @@ def app():
 
 
 def _start(client, steps: int = TINY["steps"], source: str = "phantoms", upload=None, name: str = "",
-           task: str = TINY["task"], arch: str = TINY["arch"], ckpt_every: int = 0):
+           task: str = TINY["task"], arch: str = TINY["arch"], ckpt_every: int = 0, **kw):
     return client.predict(task, arch, "denoise", "(from scratch)", source, upload, None, steps, TINY["batch"],
                           2e-4, 2e-4, 100, 1, TINY["size"], False, False, "cpu", 0, name,
-                          ckpt_every, api_name="/train_start")
+                          ckpt_every, api_name="/train_start", **kw)
 
 
 def _status(client, job_id: str) -> dict:
@@ -101,7 +101,8 @@ def test_start_progress_cancel_resume_finish_and_synthesize(app):
     assert s["published"] == "live_p2p"
 
     files = c.predict(job_id, api_name="/train_download")
-    assert sorted(Path(f).suffix for f in files) == [".json", ".safetensors"]
+    assert sorted(Path(f).name for f in files) == ["live_p2p.discriminator.safetensors", "live_p2p.json",
+                                                    "live_p2p.safetensors"]
     card = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())
     assert card["name"] == "live_p2p" and "phantoms" in card["dataset"] and card["job_id"] == job_id
     assert card["training_command"].startswith("python -m medgan train")
@@ -237,6 +238,50 @@ def test_invalid_uploads_are_rejected_and_start_nothing(app, tmp_path):
     message, _ = _start(c, source="upload", upload=None)
     assert "Not started" in message and "zip" in message
     assert len(c.predict(api_name="/train_list")) == before
+
+
+def test_an_uploaded_zip_is_previewed_limited_and_removed_when_its_job_finishes(app, tmp_path):
+    pytest.importorskip("medgan.data.folders", reason="folder datasets are not installed")
+    from gradio_client import handle_file
+
+    from medgan.data.phantoms import phantom
+    from medgan.jobs.data import upload_folder, uploads_dir
+
+    c = app.client
+    files = {}
+    for i in range(5):
+        img, lab = phantom(TINY["size"], seed=i)
+        files[f"scans/images/{i}.png"] = _png((img * 255).astype(np.uint8))
+        files[f"scans/masks/{i}.png"] = _png(lab)
+    good = _zip(tmp_path / "scans.zip", files)
+    before = set(uploads_dir().iterdir()) if uploads_dir().exists() else set()
+    summary, gallery = c.predict(handle_file(good), TINY["task"], "(from scratch)", api_name="/train_data_preview")
+    assert "5 case(s)" in summary and f"{TINY['size']}×{TINY['size']} (5 cases)" in summary
+    assert "label values found: 0, " in summary and len(gallery) == 4
+    assert all(Path(item["image"]).exists() for item in gallery)  # pictures of the pairs, served as files
+    assert len(set(uploads_dir().iterdir()) - before) == 1  # extracted once, before any job
+
+    big = tmp_path / "big.zip"  # over the server's 2 MiB limit
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("scans/images/noise.bin", np.random.default_rng(0).bytes(2_600_000))
+    summary, gallery = c.predict(handle_file(str(big)), TINY["task"], "(from scratch)",
+                                 api_name="/train_data_preview")
+    assert "cannot be used" in summary and "2.5 MiB" in summary and "limit of 2.0 MiB" in summary and not gallery
+    assert len(set(uploads_dir().iterdir()) - before) == 1  # nothing of it kept
+    message, _ = _start(c, source="upload", upload=handle_file(str(big)))
+    assert "Not started" in message and "too large" in message
+
+    message, job_id = _start(c, steps=2, source="upload", upload=handle_file(good), name="live_upload",
+                             remove_data=True)
+    assert "queued" in message, message
+    s = _wait(c, lambda: (st := _status(c, job_id))["status"] not in ("queued", "running") and st, 240,
+              "the upload job", job_id)
+    assert s["status"] == "finished" and s["remove_data"], s["reason"]
+    card = json.loads((Path(os.environ["MEDGAN_HOME"]) / "checkpoints" / "live_upload.json").read_text())
+    assert "uploaded zip 'scans.zip': 5 case(s)" in card["dataset"]
+    data = s["args"][s["args"].index("--data") + 1]
+    assert upload_folder(data) is not None and not upload_folder(data).exists()  # removed with the job's end
+    assert set(uploads_dir().iterdir()) - before == set()
 
 
 @pytest.mark.browser

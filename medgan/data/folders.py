@@ -201,6 +201,27 @@ def _intensity(scan: Scan) -> np.ndarray:
     return window(scan.volume, level, width)
 
 
+def _read_pair(layout: str, case: FolderCase, num_classes: int | None, warnings: list[str]
+               ) -> tuple[Scan, np.ndarray]:
+    """The case's image scan and its label volume on the image's grid (uint8), checked."""
+    image = _read(case.image, f"image of case {case.case_id}")
+    label = _read(case.label, f"label of case {case.case_id}")
+    if any("grey" in n for n in label.notes):
+        raise DataError(f"{case.label}: mask is a colour image; masks must be grey integer label maps "
+                        f"(0 = background, 1, 2, ...); {ACCEPTED}")
+    if layout == "dicom":
+        lab_vol = _labels_on_grid(image, label)
+    else:
+        lab_vol = label.volume
+        if lab_vol.shape != image.volume.shape:
+            dims = "×".join(map(str, image.shape)), "×".join(map(str, label.shape))
+            raise DataError(f"case {case.case_id}: image {case.image.name} is {dims[0]} but its label "
+                            f"{case.label.name} is {dims[1]}; image and label sizes must match")
+        if layout == "acdc" and not np.allclose(image.affine, label.affine, atol=1e-3):
+            warnings.append(f"{case.case_id}: image and label affines differ; voxel grids assumed equal")
+    return image, _as_labels(lab_vol, case.label, num_classes, warnings)
+
+
 def _iter_pairs(path: str | os.PathLike[str], num_classes: int | None, min_cases: int):
     layout, root, cases = find_cases(path)
     if len(cases) < min_cases:
@@ -208,26 +229,28 @@ def _iter_pairs(path: str | os.PathLike[str], num_classes: int | None, min_cases
     report = FolderReport(root=root, layout=layout, cases=cases)
     values: set[int] = set()
     for case in cases:
-        image = _read(case.image, f"image of case {case.case_id}")
-        label = _read(case.label, f"label of case {case.case_id}")
-        if any("grey" in n for n in label.notes):
-            raise DataError(f"{case.label}: mask is a colour image; masks must be grey integer label maps "
-                            f"(0 = background, 1, 2, ...); {ACCEPTED}")
-        if layout == "dicom":
-            lab_vol = _labels_on_grid(image, label)
-        else:
-            lab_vol = label.volume
-            if lab_vol.shape != image.volume.shape:
-                dims = "×".join(map(str, image.shape)), "×".join(map(str, label.shape))
-                raise DataError(f"case {case.case_id}: image {case.image.name} is {dims[0]} but its label "
-                                f"{case.label.name} is {dims[1]}; image and label sizes must match")
-            if layout == "acdc" and not np.allclose(image.affine, label.affine, atol=1e-3):
-                report.warnings.append(f"{case.case_id}: image and label affines differ; voxel grids assumed equal")
-        labels = _as_labels(lab_vol, case.label, num_classes, report.warnings)
+        image, labels = _read_pair(layout, case, num_classes, report.warnings)
         values |= set(np.unique(labels).tolist())
         report.image_shapes.append(image.shape)
         yield report, image, labels
     report.label_values = tuple(sorted(values))
+
+
+def sample_pairs(path: str | os.PathLike[str], n: int = 4, num_classes: int | None = None
+                 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Up to ``n`` pairs spread over the dataset's cases, for a preview: (case id, image float32 (H, W) in [0, 1],
+    labels uint8 (H, W)); a volume gives its middle labelled axial slice. DataError as :func:`validate_folder`."""
+    layout, _root, cases = find_cases(path)
+    if not cases or n < 1:
+        return []
+    picks = sorted({int(i) for i in np.linspace(0, len(cases) - 1, min(n, len(cases))).round()})
+    out = []
+    for i in picks:
+        image, labels = _read_pair(layout, cases[i], num_classes, [])
+        labelled = np.flatnonzero((labels.reshape(labels.shape[0], -1) > 0).any(axis=1))
+        z = int(labelled[len(labelled) // 2]) if len(labelled) else labels.shape[0] // 2
+        out.append((cases[i].case_id, _intensity(image)[z], labels[z]))
+    return out
 
 
 def validate_folder(path: str | os.PathLike[str], num_classes: int | None = None, min_cases: int = 1

@@ -27,14 +27,16 @@ def _safe_name(name: str) -> PurePosixPath | None:
 
 
 def safe_extract(zip_path: str | os.PathLike[str], dest: str | os.PathLike[str], limits: ReadLimits | None = None,
-                 error: type[Exception] = ScanError) -> list[Path]:
+                 error: type[Exception] = ScanError, too_large: type[Exception] | None = None) -> list[Path]:
     """Extract ``zip_path`` into ``dest``; returns the extracted files.
 
     Raises ``error`` (ScanError by default) for a file that is not a zip, encrypted members, absolute or
     ``..`` paths, symbolic links, more than ``limits.max_files`` members, a total uncompressed size above
-    ``limits.max_archive_bytes`` or a member compressed more than ``limits.max_archive_ratio`` times.
+    ``limits.max_archive_bytes`` or a member compressed more than ``limits.max_archive_ratio`` times; the three
+    size limits (files, declared bytes, bytes counted while extracting) raise ``too_large`` when it is given.
     """
     limits = limits or DEFAULT_LIMITS
+    too_large = too_large or error
     src = str(zip_path)
     accepted = (f"accepted: a zip of at most {limits.max_files} files and {human_bytes(limits.max_archive_bytes)} "
                 "uncompressed, with plain relative paths")
@@ -48,10 +50,11 @@ def safe_extract(zip_path: str | os.PathLike[str], dest: str | os.PathLike[str],
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         if len(infos) > limits.max_files:
-            raise error(f"{src}: holds {len(infos):,} files, more than the limit of {limits.max_files:,}; {accepted}")
+            raise too_large(f"{src}: holds {len(infos):,} files, more than the limit of {limits.max_files:,}; "
+                            f"{accepted}")
         declared = sum(i.file_size for i in infos)
         if declared > limits.max_archive_bytes:
-            raise error(f"{src}: unpacks to {human_bytes(declared)}, over the limit of "
+            raise too_large(f"{src}: unpacks to {human_bytes(declared)}, over the limit of "
                         f"{human_bytes(limits.max_archive_bytes)}; {accepted}")
         written = 0
         for info in infos:
@@ -79,9 +82,14 @@ def safe_extract(zip_path: str | os.PathLike[str], dest: str | os.PathLike[str],
                     while chunk := fin.read(_CHUNK):
                         member_bytes += len(chunk)
                         written += len(chunk)
-                        if member_bytes > info.file_size or written > limits.max_archive_bytes:
-                            raise error(f"{src}: member {name!r} unpacks to more than it declares or the archive "
-                                        f"exceeds {human_bytes(limits.max_archive_bytes)}; {accepted}")
+                        if member_bytes > info.file_size:
+                            raise error(f"{src}: member {name!r} unpacks to more than the "
+                                        f"{human_bytes(info.file_size)} it declares (a damaged or forged zip); "
+                                        f"{accepted}")
+                        if written > limits.max_archive_bytes:
+                            raise too_large(f"{src}: unpacks to more than {human_bytes(written)} (counted while "
+                                        f"extracting), over the limit of {human_bytes(limits.max_archive_bytes)}; "
+                                        f"{accepted}")
                         fout.write(chunk)
             except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
                 raise error(f"{src}: member {name!r} is corrupt or uses an unsupported compression ({exc}); "

@@ -1,8 +1,9 @@
 """Publish a finished job's model into ``MEDGAN_HOME/checkpoints/`` so the Studio's pickers offer it.
 
-The run's ``model.safetensors`` (generator, discriminator and EMA: a later fine-tune starts from both networks)
-is copied atomically (temporary file, fsync, rename) to ``<home>/checkpoints/<name>.safetensors`` and its model
-card is completed through the one card owner (:class:`medgan.checkpoints.ModelCard`) and the same lineage code as
+The run's ``model.safetensors`` is split as the CLI export splits it: the generator (and its EMA) go to
+``<home>/checkpoints/<name>.safetensors``, the discriminator to ``<name>.discriminator.safetensors`` beside it (a
+later fine-tune starts from both networks; :func:`medgan.checkpoints.save_discriminator`), each written
+atomically (temporary file, fsync, rename), and the model card is completed through the one card owner (:class:`medgan.checkpoints.ModelCard`) and the same lineage code as
 the CLI export (:func:`medgan.training.lineage.finish_card`): name, dataset description, metrics, the training
 command chained after the parent's, ``training_stages`` and total steps of a fine-tune, the job id. The card is
 written last so a reader never sees a card without its weights.
@@ -15,8 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from medgan import paths
-from medgan.atomic import atomic_copy
+from medgan import checkpoints, paths
 from medgan.checkpoints import ModelCard
 from medgan.inference import list_cards
 from medgan.training.lineage import finish_card
@@ -36,7 +36,8 @@ def unique_name(base: str, folder: Path) -> str:
     """``base``, or ``base-2``, ``base-3``, ... whichever no checkpoint (in ``folder`` or bundled) uses yet."""
     taken = existing_names()
     name, i = base, 1
-    while name in taken or (folder / f"{name}.safetensors").exists() or (folder / f"{name}.json").exists():
+    while name in taken or any((folder / f"{name}{ext}").exists()
+                               for ext in (".safetensors", ".json", checkpoints.DISCRIMINATOR_SUFFIX)):
         i += 1
         name = f"{base}-{i}"
     return name
@@ -46,7 +47,7 @@ def publish(out_dir: str | Path, name: str, *, data_desc: str, command: str, job
             val_metrics: dict[str, Any] | None = None) -> str:
     """Publish ``out_dir/model.safetensors`` + card as ``name`` (made unique); returns the published name.
 
-    Raises FileNotFoundError when the run left no model.
+    Raises FileNotFoundError when the run left no model, ValueError when its model file cannot be read.
     """
     out = Path(out_dir)
     weights, card_path = out / "model.safetensors", out / "model.json"
@@ -55,6 +56,10 @@ def publish(out_dir: str | Path, name: str, *, data_desc: str, command: str, job
     if not card_path.exists():
         raise FileNotFoundError(f"the run left no model card in {out}")
     card = ModelCard.read(card_path, weights)
+    try:
+        tensors = checkpoints.load_weights(weights)
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
+        raise ValueError(f"the run's model file {weights} cannot be read ({exc})") from exc
     folder = checkpoints_dir()
     name = unique_name(name, folder)
     card.name = name
@@ -65,15 +70,18 @@ def publish(out_dir: str | Path, name: str, *, data_desc: str, command: str, job
     if val_metrics and "val" not in metrics:
         metrics["val"] = {k: v for k, v in val_metrics.items() if k != "step"}
     card.metrics = metrics
-    if card.discriminator is not None:
-        card.discriminator["stored"] = _has_prefix(weights, "discriminator")
     cfg = _run_config(out)
     card = finish_card(card, out, first_command=command, task=card.task, arch=str(cfg.get("arch") or card.family),
                        total_steps=int((cfg.get("run") or {}).get("steps") or card.steps),
                        init_from=(cfg.get("run") or {}).get("init_from"), dest=folder)
     card.created = card.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     card.summary = card.summary or f"{card.family} {card.task}, fine-tuned ({data_desc})"
-    atomic_copy(weights, folder / f"{name}.safetensors")
+    target = folder / f"{name}.safetensors"
+    if card.discriminator is not None:
+        card.set_discriminator_file(checkpoints.save_discriminator(
+            target, checkpoints.split_prefix(tensors, "discriminator")))
+    checkpoints.save_tensors(target, {k: v for k, v in tensors.items() if not k.startswith("discriminator.")},
+                             metadata={"format": "pt"})
     card.write(folder / f"{name}.json")
     return name
 
@@ -84,14 +92,3 @@ def _run_config(out: Path) -> dict[str, Any]:
         return json.loads((out / "config.json").read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _has_prefix(weights: Path, prefix: str) -> bool:
-    """True when the safetensors file holds tensors under ``prefix.`` (reads the header only)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            return any(k.startswith(prefix + ".") for k in f.keys())  # noqa: SIM118 - not a dict
-    except Exception:  # noqa: BLE001 - a file that is not safetensors stores nothing we can read
-        return False

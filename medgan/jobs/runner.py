@@ -5,10 +5,15 @@ in its own process group (so a Ctrl-C or a stop of the app does not reach it, an
 stays in the app's session, so the kernel's per-session CPU scheduling treats it like a terminal run),
 with stdout + stderr appended to ``<dir>/train.log``. Cancelling writes ``<dir>/STOP``; the loop finishes its step,
 writes a checkpoint, records ``end: cancelled`` and exits 0.
+
+A job can also be handed to a pre-started worker (:mod:`medgan.jobs.warm`) that runs the same command in an
+already-started interpreter; its command line does not name the job, so ``<dir>/worker.json`` records which
+process (pid and start time) adopted the job, and :func:`pid_is_worker` accepts either proof.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -17,9 +22,11 @@ import sys
 from pathlib import Path
 
 import medgan
+from medgan.atomic import atomic_write_json
 
 PROJECT_ROOT = Path(medgan.__file__).resolve().parent.parent
 LOG_NAME = "train.log"
+IDENTITY_NAME = "worker.json"  # {"pid", "start"} of the worker process that runs the job in this folder
 TRAIN_ENTRY: list[str] = ["-m", "medgan", "train"]  # after the interpreter: the worker's entry point
 
 
@@ -37,28 +44,65 @@ def shell_command(args: list[str], out_dir: str | Path, resume: bool = False) ->
     return shlex.join(cmd)
 
 
-def launch(args: list[str], out_dir: str | Path, *, resume: bool = False, slot: str = "cpu",
-           extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start the worker for a job in ``out_dir`` on ``slot`` (``cpu`` or ``cuda:<i>``); returns the Popen."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "STOP").unlink(missing_ok=True)
+def worker_env(slot: str = "cpu", extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a worker on ``slot`` (``cpu`` or ``cuda:<i>``): unbuffered output, the project importable,
+    only the slot's GPU visible."""
     env = os.environ.copy()
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     if slot.startswith("cuda:"):
         env["CUDA_VISIBLE_DEVICES"] = slot.split(":", 1)[1]
     env.update(extra_env or {})
-    cmd = train_command(args, out, resume)
+    return env
+
+
+def prepare_out(args: list[str], out_dir: str | Path, resume: bool = False) -> Path:
+    """Make the job folder ready for a new worker: no STOP file, no earlier worker identity, the command as the
+    log's first line."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "STOP").unlink(missing_ok=True)
+    (out / IDENTITY_NAME).unlink(missing_ok=True)
     with open(out / LOG_NAME, "ab") as logf:
         logf.write(("$ " + shell_command(args, out, resume) + "\n").encode())
-        logf.flush()
-        return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT, process_group=0)
+    return out
+
+
+def launch(args: list[str], out_dir: str | Path, *, resume: bool = False, slot: str = "cpu",
+           extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start the worker for a job in ``out_dir`` on ``slot`` (``cpu`` or ``cuda:<i>``); returns the Popen."""
+    out = prepare_out(args, out_dir, resume)
+    cmd = train_command(args, out, resume)
+    with open(out / LOG_NAME, "ab") as logf:
+        return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=worker_env(slot, extra_env), stdin=subprocess.DEVNULL,
+                                stdout=logf, stderr=subprocess.STDOUT, process_group=0)
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or None where it cannot be read."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def record_worker(out_dir: str | Path, pid: int) -> None:
+    """Write ``<dir>/worker.json``: the process ``pid`` (and its start time, so a reused pid never matches) runs the
+    job in ``out_dir``."""
+    atomic_write_json(Path(out_dir) / IDENTITY_NAME, {"pid": int(pid), "start": process_start(pid)})
+
+
+def _recorded_worker(pid: int, out_dir: str | Path) -> bool:
+    try:
+        rec = json.loads((Path(out_dir) / IDENTITY_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return rec.get("pid") == pid and rec.get("start") is not None and rec.get("start") == process_start(pid)
 
 
 def pid_is_worker(pid: int | None, out_dir: str | Path) -> bool:
-    """True when ``pid`` is alive and is the training worker writing into ``out_dir`` (not a reused pid)."""
+    """True when ``pid`` is alive and is the training worker writing into ``out_dir`` (not a reused pid): its command
+    line names the folder, or the folder's ``worker.json`` names the process (pid and start time)."""
     if not pid:
         return False
     try:
@@ -74,7 +118,9 @@ def pid_is_worker(pid: int | None, out_dir: str | Path) -> bool:
         return True  # no /proc (macOS): trust the pid
     if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # a zombie is dead
         return False
-    return str(out_dir).encode() in cmdline and b"train" in cmdline
+    if str(out_dir).encode() in cmdline and b"train" in cmdline:
+        return True
+    return _recorded_worker(pid, out_dir)  # a pre-started worker that adopted the job
 
 
 def request_stop(pid: int | None, out_dir: str | Path, send_sigterm: bool = False) -> None:

@@ -2,9 +2,12 @@
 
 Slots: one per CUDA GPU (``cuda:<i>``) plus one ``cpu`` slot; a job holds one slot while it runs, the others
 wait (status ``queued``) in creation order. The thread never trains: each job is a separate OS process
-(:mod:`medgan.jobs.runner`). On start it re-adopts running jobs whose worker is still alive and marks the
+(:mod:`medgan.jobs.runner`), started cold or handed to a pre-started worker that waits on the free slot
+(:mod:`medgan.jobs.warm`). On start it re-adopts running jobs whose worker is still alive and marks the
 others failed with a reason. When a worker exits, its ``end`` record (or its exit status when there is none)
-decides the job's final status; a finished job's model is published to ``MEDGAN_HOME/checkpoints``.
+decides the job's final status; a finished job's model is published to ``MEDGAN_HOME/checkpoints``, and its
+uploaded data removed when the job asked for it (``remove_data``) and no queued or running job uses it. Uploads
+that no job uses are swept after a day (:func:`medgan.jobs.data.sweep_uploads`).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import time
 from pathlib import Path
 
 from medgan.jobs import runner
+from medgan.jobs.data import release_upload, sweep_uploads, upload_folder
 from medgan.jobs.progress import read_progress
 from medgan.jobs.publish import existing_names, publish
 from medgan.jobs.spec import JobSpec, check_spec, train_args
 from medgan.jobs.store import JobRecord, JobStore
+from medgan.jobs.warm import WarmPool, warm_enabled
 from medgan.paths import medgan_home
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,7 @@ log = logging.getLogger(__name__)
 ACTIVE_POLL_S = 0.25
 IDLE_POLL_S = 3.0
 CLAIM_GRACE_S = 30.0  # a job claimed by another process may take this long to get its pid
+SWEEP_EVERY_S = 6 * 3600.0  # how often uploads that no job uses are looked for
 
 
 def detect_gpus() -> list[str]:
@@ -50,10 +56,11 @@ def gpu_name() -> str | None:
 
 
 class Scheduler:
-    """Owns the worker processes this app process started; all state lives in the database."""
+    """Owns the worker processes this app process started; all state lives in the database. With ``warm`` it
+    keeps a pre-started worker on every free slot (:class:`medgan.jobs.warm.WarmPool`)."""
 
     def __init__(self, store: JobStore | None = None, home: Path | None = None,
-                 gpus: list[str] | None = None) -> None:
+                 gpus: list[str] | None = None, warm: bool = False) -> None:
         self.store = store or JobStore()
         self.home = Path(home or medgan_home())
         self.jobs_dir = self.home / "jobs"
@@ -65,6 +72,8 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._last_step: dict[str, int] = {}
         self._records_at_launch: dict[str, int] = {}
+        self.warm = WarmPool(self.home / "warm") if warm else None
+        self._swept = 0.0
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> Scheduler:
@@ -80,6 +89,9 @@ class Scheduler:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.warm is not None:
+            with self._lock:
+                self.warm.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -135,6 +147,11 @@ class Scheduler:
         if not (Path(job.out_dir) / "train_state.safetensors").exists():
             raise ValueError(f"job {job_id} stopped before its first checkpoint; there is nothing to resume. "
                              "Start a new job instead.")
+        data = str(job.spec.get("data") or "")
+        if upload_folder(data) is not None and not Path(data).exists():
+            raise ValueError(f"job {job_id}'s uploaded data has been removed (uploads are removed when a job that "
+                             "asked for it finishes, or after a day when no job uses them); start a new job with "
+                             "the zip")
         if not self.store.update(job_id, expect=("cancelled", "failed"), status="queued", resume=True,
                                  reason=None, ended=None, cancel_requested=False, pid=None, slot=None):
             raise ValueError(f"job {job_id} changed state meanwhile; try again")
@@ -181,7 +198,17 @@ class Scheduler:
                 if job.cancel_requested and not (Path(job.out_dir) / "STOP").exists():
                     runner.request_stop(job.pid, job.out_dir)
             started = self._start_queued()
+            if time.time() - self._swept > SWEEP_EVERY_S:
+                self._sweep()
+            if self.warm is not None:
+                busy = self.store.busy_slots()
+                self.warm.fill([s for s in self.slots if s not in busy])
             return bool(self._procs) or started or bool(running)
+
+    @property
+    def slots(self) -> list[str]:
+        """Every slot a job can hold: the GPUs, then the CPU."""
+        return [*self.gpus, "cpu"]
 
     def _record_progress(self, job: JobRecord) -> None:
         p = read_progress(job.out_dir)
@@ -214,15 +241,17 @@ class Scheduler:
                                      started=time.time(), ended=None, reason=None):
                 continue  # another app process took it
             self._records_at_launch[job.id] = read_progress(job.out_dir).records
+            proc = self.warm.hand_off(slot, job.args, job.out_dir, job.resume) if self.warm is not None else None
+            how = "a pre-started worker" if proc is not None else "a new worker"
             try:
-                proc = runner.launch(job.args, job.out_dir, resume=job.resume, slot=slot)
+                proc = proc or runner.launch(job.args, job.out_dir, resume=job.resume, slot=slot)
             except OSError as exc:
                 self.store.update(job.id, status="failed", ended=time.time(),
                                   reason=f"could not start the worker process: {exc}")
                 continue
             self._procs[job.id] = proc
             self.store.update(job.id, pid=proc.pid)
-            log.info("started job %s on %s (pid %d)", job.id, slot, proc.pid)
+            log.info("started job %s on %s in %s (pid %d)", job.id, slot, how, proc.pid)
             started = True
         return started
 
@@ -259,6 +288,17 @@ class Scheduler:
         if not self.store.update(job.id, expect=("running",), **values):
             return
         self._last_step.pop(job.id, None)
+        if values["status"] == "finished" and job.spec.get("remove_data"):
+            others = [str(j.spec.get("data") or "") for j in self.store.list(statuses=("queued", "running"))]
+            if release_upload(str(job.spec.get("data") or ""), others):
+                log.info("removed the uploaded data of finished job %s", job.id)
+
+    def _sweep(self) -> None:
+        """Remove uploads that no job uses and that nobody touched for a day."""
+        self._swept = time.time()
+        used = [str(j.spec.get("data") or "") for j in self.store.list(limit=100_000)]
+        for name in sweep_uploads(used):
+            log.info("removed unused uploaded data %s", name)
 
     def _publish(self, job: JobRecord, p) -> dict:  # noqa: ANN001
         """Copy the finished model into the checkpoints folder; the job fields to record (published or reason)."""
@@ -282,5 +322,5 @@ def get_scheduler(start: bool = True) -> Scheduler:
     with _SCHED_LOCK:
         sched = _SCHEDULERS.get(key)
         if sched is None:
-            sched = _SCHEDULERS[key] = Scheduler()
+            sched = _SCHEDULERS[key] = Scheduler(warm=warm_enabled())
     return sched.start() if start else sched

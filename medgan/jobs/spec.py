@@ -103,6 +103,8 @@ class JobSpec:
     warmup_steps: int | None = None
     freeze: str = ""
     quality_readout: bool | None = None
+    # the job system's own (not a ``train`` argument): remove uploaded data once the job has finished
+    remove_data: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

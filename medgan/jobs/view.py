@@ -99,7 +99,7 @@ def status_markdown(job: JobRecord | None, p: Progress | None, position: int | N
         lines.append(f"Reason: {job.reason}")
     if job.published:
         lines.append(f"Published as **{job.published}**: it appears in the Studio's model pickers.")
-    lines.append(f"Data: {job.data_desc}")
+    lines.append(f"Data: {job.data_desc}" + _removal_note(job))
     ft = (p.start or {}).get("fine_tune")
     if ft:
         extra = (f"; frozen: {', '.join(ft['frozen'])}" if ft.get("frozen") else "") + (
@@ -108,6 +108,17 @@ def status_markdown(job: JobRecord | None, p: Progress | None, position: int | N
                      + extra)
     lines += quality_lines(p)
     return "  \n".join(lines)
+
+
+def _removal_note(job: JobRecord) -> str:
+    """What happens to the job's uploaded data when it asked for its removal."""
+    if not job.spec.get("remove_data"):
+        return ""
+    if not Path(str(job.spec.get("data") or "")).exists():
+        return " — the uploaded data has been removed"
+    if job.status == "finished":
+        return " — the uploaded data is kept while another job uses it"
+    return " — the uploaded data is removed when the job finishes"
 
 
 QUALITY_KEYS = (("fd_medgan", "FD-medgan (lower = closer to the data)"), ("label_agreement", "label agreement"),
@@ -171,6 +182,7 @@ def job_digest(job: JobRecord, jobs: list[JobRecord] | None = None) -> dict[str,
     d["val_history"] = p.vals
     d["quality"] = quality(p)
     d["fine_tune"] = (p.start or {}).get("fine_tune")
+    d["remove_data"] = bool(job.spec.get("remove_data"))
     d["command"] = runner.shell_command(job.args, job.out_dir, job.resume)
     d["log_tail"] = runner.log_tail(job.out_dir, lines=20)
     d["has_checkpoint"] = (Path(job.out_dir) / "model.safetensors").exists()

@@ -1,9 +1,11 @@
 """Bundle a finished run: ``python -m medgan.training.export RUN_DIR [--dest checkpoints]``.
 
-Writes ``DEST/<name>.safetensors`` (generator weights only; float16 when float32 would exceed the size limit —
-loading casts back to float32) and ``DEST/<name>.json`` (the run's card with test metrics re-measured on the
-stored weights, and the lineage of :func:`medgan.training.lineage.finish_card`, which the Train tab's publishing
-uses too)."""
+Writes ``DEST/<name>.safetensors`` (the generator: the EMA one when the run kept it; float16 when float32 would
+exceed the size limit — loading casts back to float32), ``DEST/<name>.discriminator.safetensors`` (the run's
+discriminator, which a fine-tune from this checkpoint starts from; float16 if needed, left out with the reason in
+the card when it would still exceed the limit) and ``DEST/<name>.json`` (the run's card with test metrics
+re-measured on the stored weights, and the lineage of :func:`medgan.training.lineage.finish_card`, which the
+Train tab's publishing uses too). Each file stays within 10 MB (a bundled file on a Hugging Face Space)."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ MAX_BYTES = 10 * 1024 * 1024
 
 
 def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
-    """Export the generator of ``run_dir`` into ``dest``; returns the weights path."""
+    """Export the generator and discriminator of ``run_dir`` into ``dest``; returns the generator's weights path."""
     run_dir, dest = Path(run_dir), Path(dest)
     card = ModelCard.read(run_dir / "model.json")
     all_tensors = checkpoints.load_weights(run_dir / "model.safetensors")
@@ -43,8 +45,8 @@ def export_run(run_dir: Path, dest: Path, max_bytes: int = MAX_BYTES) -> Path:
     if weights.stat().st_size > max_bytes:
         raise ValueError(f"{weights} is {weights.stat().st_size / 1e6:.1f} MB, over the limit")
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    if card.discriminator is not None:
-        card.discriminator["stored"] = False
+    card.set_discriminator_file(checkpoints.save_discriminator(
+        weights, checkpoints.split_prefix(all_tensors, "discriminator"), max_bytes))
     card.weights_path = weights
     if cfg.task != "generation" and cfg.data.source in ("embedded", "embedded+pydicom"):  # the template test split
         test = fixed_batches(load_slices(cfg.data, "test"), cfg.task, cfg.data, 4, 10_000)
@@ -68,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     w = export_run(Path(a.run_dir), Path(a.dest))
     card = json.loads(w.with_suffix(".json").read_text())
     sys.stdout.write(f"{w} ({w.stat().st_size / 1e6:.2f} MB) test metrics: {card.get('metrics', {}).get('test')}\n")
+    disc = card.get("discriminator") or {}
+    if disc.get("stored"):
+        d = w.with_name(disc["file"])
+        sys.stdout.write(f"{d} ({d.stat().st_size / 1e6:.2f} MB)\n")
+    elif disc:
+        sys.stdout.write(f"discriminator {disc.get('note', 'not stored')}\n")
     return 0
 
 

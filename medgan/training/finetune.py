@@ -2,9 +2,11 @@
 learning rate, and optional frozen layers.
 
 - The generator comes from the parent's ``generator.<param>`` tensors. The discriminator comes from the parent
-  too when it stores one: ``discriminator.<param>`` keys in ``NAME.safetensors`` (what the Train tab publishes)
-  or a second file ``NAME.discriminator.safetensors`` beside it; otherwise it starts at random and the run's
-  card says so (bundled files keep the generator only to stay under the size limit).
+  too when it stores one: the file ``NAME.discriminator.safetensors`` beside it (what the CLI export and the
+  Train tab's publishing write, in ``checkpoints/`` or ``MEDGAN_HOME/checkpoints``), or ``discriminator.<param>``
+  keys in ``NAME.safetensors`` itself (a run folder, earlier published files); otherwise it starts at random and
+  the run's card says so, with the parent card's reason (the bundled checkpoints' training runs are not
+  available, so they ship no discriminator).
 - Learning rates: the Train tab starts fine-tunes at :data:`FINETUNE_LR_SCALE` × the preset's, with a linear
   warm-up over :func:`default_warmup` steps (``--warmup-steps``), so fresh optimiser moments do not throw the
   parent's weights off in the first steps.
@@ -32,11 +34,6 @@ FREEZE_WORDS = ("encoder", "early")
 def default_warmup(steps: int) -> int:
     """Warm-up steps for a fine-tune of ``steps`` steps: a tenth of the run, at most 100."""
     return max(1, min(100, int(steps) // 10))
-
-
-def discriminator_file(weights_path) -> object:  # noqa: ANN001 - a Path
-    """``NAME.discriminator.safetensors`` beside ``NAME.safetensors``."""
-    return weights_path.with_name(weights_path.stem + ".discriminator.safetensors")
 
 
 def _parts(module: nn.Module) -> list[str]:
@@ -95,12 +92,13 @@ def load_parent(name: str, generator: nn.Module, discriminator: nn.Module | None
     if discriminator is None:
         return info
     state, source = checkpoints.split_prefix(tensors, "discriminator"), card.weights_path.name
-    side = discriminator_file(card.weights_path)
+    side = checkpoints.discriminator_path(card.weights_path)
     if not state and side.exists():
         extra = checkpoints.load_weights(side)
         state, source = checkpoints.split_prefix(extra, "discriminator") or extra, side.name
     if not state:
-        info["discriminator"] = "random: the parent checkpoint stores no discriminator"
+        note = (card.discriminator or {}).get("note")
+        info["discriminator"] = "random: the parent checkpoint stores no discriminator" + (f" ({note})" if note else "")
     else:
         try:
             checkpoints.load_into(discriminator, state)

@@ -3,7 +3,8 @@
 ``build_train_tab()`` is called inside ``with gr.Tab("Train"):``. Everything shown is read from the jobs table
 and the run's folder on every refresh (``gr.Timer``), so a reload or another browser re-attaches to any job.
 Named API endpoints for ``gradio_client``: ``/train_start``, ``/train_cancel``, ``/train_resume``,
-``/train_status`` (JSON), ``/train_list`` (JSON), ``/train_download``. Who may start, resume or cancel (the last
+``/train_status`` (JSON), ``/train_list`` (JSON), ``/train_download``, and ``/train_data_preview`` for an uploaded
+zip (:mod:`medgan.ui.train_data_view`). Who may start, resume or cancel (the last
 argument, ``admin_password``, on an open server): :mod:`medgan.ui.train_access`. The checkpoint list (``/models``)
 is public and read-only: :mod:`medgan.ui.models_api`.
 """
@@ -20,73 +21,22 @@ from typing import Any
 
 import gradio as gr
 
+from medgan.checkpoints import DISCRIMINATOR_SUFFIX
 from medgan.jobs import view
-from medgan.jobs.data import DataChoiceError, prepare_data, server_folders, server_root
+from medgan.jobs.data import DataChoiceError, prepare_data
 from medgan.jobs.progress import Progress, read_progress
 from medgan.jobs.publish import checkpoints_dir
 from medgan.jobs.runner import log_tail
 from medgan.jobs.scheduler import get_scheduler, gpu_name
 from medgan.jobs.spec import CPU_SCALE, DEGRADATIONS, GPU_SCALE, TASKS, JobSpec, seed_hyper, task_archs
 from medgan.jobs.store import JobRecord
-from medgan.training.finetune import FINETUNE_LR_SCALE
 from medgan.ui.train_access import build_password_box, require
+from medgan.ui.train_choices import SCRATCH, init_choices, num_classes, on_init, parent_name
+from medgan.ui.train_data_view import build_data_inputs
 
 log = logging.getLogger(__name__)
 
-SCRATCH = "(from scratch)"
-DEFAULT_CLASSES = 4  # the training presets' label classes (background, CSF, grey matter, white matter)
 REFRESH_S = 1.0
-DATA_LABELS = {"embedded": "embedded brain MRI (MNI152)", "phantoms": "procedural phantoms (quick demo)",
-               "upload": "upload a zip", "server": "server folder"}
-
-
-def _cards(task: str, arch: str | None = None) -> list[Any]:
-    try:
-        from medgan.inference import list_cards
-        cards = list(list_cards(task))
-    except Exception as exc:  # noqa: BLE001 - a missing or broken card must not break the form
-        log.info("no checkpoints listed for %s: %s", task, exc)
-        return []
-
-    def get(c: Any, k: str) -> Any:
-        return c.get(k) if isinstance(c, dict) else getattr(c, k, None)
-
-    return [c for c in cards if arch is None or get(c, "family") in (None, arch)
-            or (get(c, "generator") or {}).get("name") == arch]
-
-
-def init_choices(task: str, arch: str) -> list[str]:
-    """Checkpoints to fine-tune from (same task and architecture family), after "from scratch"."""
-    names = []
-    for c in _cards(task, arch):
-        name = c.get("name") if isinstance(c, dict) else getattr(c, "name", None)
-        if name:
-            names.append(str(name))
-    return [SCRATCH, *names]
-
-
-def _num_classes(task: str, init_from: str | None) -> int | None:
-    """Label classes the run will use: the fine-tuned card's, else the training presets' 4 (none for enhancement)."""
-    if task == "enhancement":
-        return None
-    for c in _cards(task) if init_from else []:
-        name = c.get("name") if isinstance(c, dict) else getattr(c, "name", None)
-        if name == init_from:
-            classes = c.get("label_classes") if isinstance(c, dict) else getattr(c, "label_classes", None)
-            return len(classes) if classes else DEFAULT_CLASSES
-    return DEFAULT_CLASSES
-
-
-def on_init(task: str, arch: str, init_from: str | None, size: Any) -> tuple:
-    """Picking a parent: the form takes its image size and the fine-tune learning rates (×0.25 the preset's);
-    back to "from scratch": the preset's."""
-    if arch not in task_archs().get(task, ()):
-        return (gr.skip(),) * 3
-    h = seed_hyper(task, arch)
-    card = next((c for c in _cards(task) if getattr(c, "name", None) == init_from), None)
-    if card is None:
-        return gr.skip(), h.lr_g, h.lr_d
-    return int(card.image_size), h.lr_g * FINETUNE_LR_SCALE, h.lr_d * FINETUNE_LR_SCALE
 
 
 def device_note() -> str:
@@ -132,16 +82,16 @@ def start_job(task: str, arch: str, degradation: str | None, init_from: str | No
               spectral_norm: bool, device: str, seed: float, name: str | None,
               ckpt_every: float | None = 0, ema_decay: float | None = 0, amp_cpu: bool = False,
               r1_gamma: float | None = None, g_args: str | None = "", freeze: str | None = "",
-              warmup_steps: float | None = None, admin_password: str | None = "",
+              warmup_steps: float | None = None, remove_data: bool = True, admin_password: str | None = "",
               request: gr.Request = None) -> tuple[str, Any]:
     """Validate the form and the data, then queue the job. Returns (message, job id); gr.Error when this visitor may
-    not train (medgan.ui.train_access)."""
+    not train (medgan.ui.train_access). ``remove_data``: an uploaded zip's data is removed once the job finished."""
     require(admin_password, request)
-    init = None if not init_from or init_from == SCRATCH else init_from
+    init = parent_name(init_from)
     try:
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
-        data = prepare_data(data_source, upload, server_folder, _num_classes(task, init))
+        data = prepare_data(data_source, upload, server_folder, num_classes(task, init))
         spec = JobSpec(task=task, arch=arch, degradation=degradation if task == "enhancement" else None,
                        data=data.arg, data_desc=data.description, init_from=init,
                        steps=int(steps or 0), batch_size=int(batch_size or 0), lr_g=lr_g, lr_d=lr_d,
@@ -152,7 +102,8 @@ def start_job(task: str, arch: str, degradation: str | None, init_from: str | No
                        ema_decay=ema_decay or None, amp_cpu=bool(amp_cpu),
                        r1_gamma=r1_gamma if task == "generation" and r1_gamma not in (None, "") else None,
                        g_args=g_args or "", freeze=freeze or "",
-                       warmup_steps=None if warmup_steps in (None, "") else int(warmup_steps))
+                       warmup_steps=None if warmup_steps in (None, "") else int(warmup_steps),
+                       remove_data=bool(remove_data) and data_source == "upload")
         if seed_hyper(task, arch).lambda_l1 is None:
             spec.lambda_l1 = None
         job = get_scheduler().submit(spec)
@@ -206,7 +157,8 @@ def train_list() -> list:
 
 
 def download_model(job_id: str | None) -> list[str] | None:
-    """The published checkpoint of a finished job: ``<name>.safetensors`` and its model card ``<name>.json``."""
+    """The published checkpoint of a finished job: ``<name>.safetensors``, its discriminator
+    ``<name>.discriminator.safetensors`` (when stored) and its model card ``<name>.json``."""
     job = get_scheduler().store.get(job_id) if job_id else None
     if job is None or not job.published:
         gr.Warning("This job has no published model yet (it appears when the job finishes).")
@@ -216,7 +168,7 @@ def download_model(job_id: str | None) -> list[str] | None:
     dest = Path(os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir()) / "medgan-downloads" / uuid.uuid4().hex
     dest.mkdir(parents=True)
     files = []
-    for ext in (".safetensors", ".json"):
+    for ext in (".safetensors", DISCRIMINATOR_SUFFIX, ".json"):
         path = src / f"{job.published}{ext}"
         if path.exists():
             shutil.copy2(path, dest / path.name)
@@ -281,7 +233,6 @@ def build_train_tab() -> None:
     archs = task_archs()
     task0, arch0 = "synthesis", archs["synthesis"][0]
     h0 = seed_hyper(task0, arch0)
-    sources = ["embedded", "phantoms", "upload"] + (["server"] if server_root() else [])
     with gr.Row():
         with gr.Column(scale=4, min_width=320):
             gr.Markdown("### New training job")
@@ -292,12 +243,7 @@ def build_train_tab() -> None:
             degradation = gr.Dropdown(list(DEGRADATIONS), value="denoise", label="Degradation", visible=False)
             init_from = gr.Dropdown(init_choices(task0, arch0), value=SCRATCH, label="Start from (fine-tune)",
                                     allow_custom_value=True, elem_id="train-init")
-            data_source = gr.Radio([(DATA_LABELS[s], s) for s in sources], value="embedded", label="Data",
-                                   elem_id="train-data")
-            upload = gr.File(label="Zip of PNG pairs (images/ + masks/) or NIfTI image + label pairs (ACDC)",
-                             file_types=[".zip"], type="filepath", elem_id="train-upload", visible=False)
-            server_folder = gr.Dropdown(server_folders(), label="Server folder", visible=bool(server_root()),
-                                        allow_custom_value=True)
+            data = build_data_inputs(task, init_from)
             with gr.Accordion("Hyper-parameters (seed defaults)", open=False):
                 with gr.Row():
                     steps = gr.Number(d.steps, label="Steps", precision=0, minimum=1, elem_id="train-steps")
@@ -375,14 +321,11 @@ def build_train_tab() -> None:
                 api_visibility="private")
     arch.change(on_arch, [task, arch], [init_from, lr_g, lr_d, lambda_l1, n_critic], api_visibility="private")
     init_from.change(on_init, [task, arch, init_from, image_size], [image_size, lr_g, lr_d], api_visibility="private")
-    data_source.change(lambda s: (gr.update(visible=s == "upload"),
-                                  gr.update(visible=s == "server" and bool(server_root()))),
-                       data_source, [upload, server_folder], api_visibility="private")
-    start.click(start_job, [task, arch, degradation, init_from, data_source, upload, server_folder, steps,
+    start.click(start_job, [task, arch, degradation, init_from, data.source, data.upload, data.server_folder, steps,
                             batch_size, lr_g, lr_d, lambda_l1, n_critic, image_size, augment, spectral_norm,
                             device, seed, name, ckpt_every, ema_decay, amp_cpu, r1_gamma, g_args, freeze,
-                            warmup_steps, admin_password], [message, job], api_name="train_start",
-                concurrency_limit=2)
+                            warmup_steps, data.remove_data, admin_password], [message, job],
+                api_name="train_start", concurrency_limit=2)
     cancel.click(cancel_job, [job, admin_password], message, api_name="train_cancel", concurrency_limit=4)
     resume.click(resume_job, [job, admin_password], message, api_name="train_resume", concurrency_limit=4)
     download.click(download_model, job, files, api_name="train_download", concurrency_limit=4)
