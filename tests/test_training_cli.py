@@ -138,8 +138,16 @@ def test_two_process_data_parallel_matches_single_process(tmp_path: Path) -> Non
     assert "data_parallel" not in _events(single_out)[0]
     a = ckpt.load_weights(ddp_out / "model.safetensors")
     b = ckpt.load_weights(single_out / "model.safetensors")
+    # Summation order differs (two half batches averaged by all-reduce vs one batch), and Adam turns a rounding
+    # difference in a gradient that is almost zero into a whole step: allow a few such elements (each within the
+    # three Adam steps of lr 2e-4 taken), and none more. A broken all-reduce changes most of the weights.
+    total = off = 0
     for k in a:
-        assert torch.allclose(a[k], b[k], atol=2e-5, rtol=1e-4), k
+        d = (a[k] - b[k]).abs()
+        loose = d > 2e-5 + 1e-4 * b[k].abs()
+        total, off = total + d.numel(), off + int(loose.sum())
+        assert float(d.max()) <= 3 * 2e-4 + 1e-6, k
+    assert off <= max(2, total // 100_000), f"{off} of {total} weights differ between DDP and one process"
 
 
 def test_command_line_overrides_reach_the_config() -> None:
