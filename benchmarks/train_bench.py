@@ -113,7 +113,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="medgan-train-bench-"))
     direct, jobs, lat = [], [], []
     env = {"MEDGAN_HOME": str(home), "MEDGAN_LOG_LEVEL": "WARNING", "MEDGAN_WARM_WORKERS": "0" if a.no_warm else "1"}
-    with LiveApp(env=env, timeout=180) as app:
+    with LiveApp(env=env, timeout=180, warm_workers=True) as app:
         client = gradio_client.Client(app.url, verbose=False)
         load = os.getloadavg()
         print(f"app ready in {app.startup_seconds:.1f} s; {a.rounds} round(s) of {a.steps} steps, {a.arch} "

@@ -40,15 +40,18 @@ class LiveApp:
 
     env: extra environment variables (e.g. ``MEDGAN_HOME``, ``MEDGAN_AUTH``); the port and host are set here.
     timeout: seconds to wait for the server to answer HTTP before failing with its log.
+    warm_workers: keep the job system's pre-started training worker (``MEDGAN_WARM_WORKERS``, on in the app by
+    default); off unless asked, so apps that never train do not spend a core importing torch at start.
     """
 
-    def __init__(self, env: dict[str, str] | None = None, timeout: float = 90.0, script: str = "app.py") -> None:
+    def __init__(self, env: dict[str, str] | None = None, timeout: float = 90.0, script: str = "app.py",
+                 warm_workers: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.timeout = timeout
         self.script = script
         self._tmp: tempfile.TemporaryDirectory | None = None
-        self._env = dict(env or {})
+        self._env = {"MEDGAN_WARM_WORKERS": "1" if warm_workers else "0", **(env or {})}
         self._proc: subprocess.Popen | None = None
         self._log_path: Path | None = None
         self.startup_seconds: float | None = None

@@ -159,7 +159,7 @@ def test_a_job_in_a_warm_worker_survives_an_app_restart_and_is_cancelled_by_the_
     env = {"MEDGAN_HOME": str(tmp_path / "home"), "MEDGAN_LOG_LEVEL": "WARNING", "MEDGAN_AUTH": "",
            "MEDGAN_ADMIN_PASSWORD": "", "SPACE_ID": "", "MEDGAN_WARM_WORKERS": "1"}
     warm = tmp_path / "home" / "warm"
-    with LiveApp(env=env, timeout=180) as app:
+    with LiveApp(env=env, timeout=180, warm_workers=True) as app:
         c = gradio_client.Client(app.url, verbose=False)
         _until(lambda: list(warm.glob("cpu-*.ready")), 120, "the warm worker")
         ready_pid = int(next(warm.glob("cpu-*.ready")).read_text())
@@ -169,7 +169,7 @@ def test_a_job_in_a_warm_worker_survives_an_app_restart_and_is_cancelled_by_the_
         s = _until(lambda: (st := c.predict(job_id, api_name="/train_status"))["step"] >= 2 and st, 120, "steps")
         assert s["pid"] == ready_pid and s["status"] == "running"
     assert _alive(ready_pid)  # the app is gone, the job's worker is not
-    with LiveApp(env=env, timeout=180) as app:
+    with LiveApp(env=env, timeout=180, warm_workers=True) as app:
         c = gradio_client.Client(app.url, verbose=False)
         s = c.predict(job_id, api_name="/train_status")
         assert s["status"] == "running" and s["pid"] == ready_pid  # re-adopted, not failed

@@ -37,7 +37,7 @@ def app():
     # an open server for local use (no login, no admin password, not a Space): anyone who reaches it may train
     env = {"MEDGAN_HOME": os.environ["MEDGAN_HOME"], "MEDGAN_LOG_LEVEL": "WARNING", "MEDGAN_AUTH": "",
            "MEDGAN_ADMIN_PASSWORD": "", "SPACE_ID": "", "MEDGAN_UPLOAD_MAX_MB": "2"}
-    with LiveApp(env=env, timeout=180) as live:
+    with LiveApp(env=env, timeout=180, warm_workers=True) as live:
         client = gradio_client.Client(live.url, verbose=False)
         live.client = client
         yield live
