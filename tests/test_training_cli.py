@@ -334,3 +334,14 @@ def test_a_copied_run_resumes_in_its_new_folder(tmp_path: Path) -> None:
     assert (first / "metrics.jsonl").read_text() == before  # the original run is untouched
     assert [e["step"] for e in _events(copy) if e["type"] == "step"][-1] == 2
     assert json.loads((copy / "train_state.json").read_text())["step"] == 2
+
+
+def test_bf16_on_cpu_is_advised_against_where_the_cpu_lacks_it(monkeypatch) -> None:  # noqa: ANN001
+    from medgan.training import cpu_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert not cpu_bf16.cpu_has_fast_bf16()
+    assert "no native bf16" in cpu_bf16.bf16_cpu_note() and "leave it off" in cpu_bf16.bf16_cpu_note()
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert cpu_bf16.cpu_has_fast_bf16() and "native bf16" in cpu_bf16.bf16_cpu_note()

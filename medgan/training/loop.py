@@ -30,6 +30,7 @@ from medgan.training import distributed as ddp
 from medgan.training import finetune, readout
 from medgan.training.config import TrainConfig
 from medgan.training.context import StepContext
+from medgan.training.cpu_bf16 import bf16_cpu_note, cpu_has_fast_bf16
 from medgan.training.data import BatchSampler, fixed_batches, load_slices
 from medgan.training.families import get_family
 from medgan.training.unconditional import update_ema
@@ -276,6 +277,9 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
     step_fn = family.step
     amp_device = device.type if (cfg.run.amp and device.type == "cuda") or (
         cfg.run.amp_cpu and device.type == "cpu") else None
+
+    if amp_device == "cpu" and not cpu_has_fast_bf16():
+        logger.warning("bf16 on CPU (--amp-cpu): %s", bf16_cpu_note())
 
     def autocast():
         return torch.autocast(amp_device, dtype=torch.bfloat16) if amp_device else contextlib.nullcontext()

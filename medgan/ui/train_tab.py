@@ -28,6 +28,7 @@ from medgan.jobs.progress import Progress, read_progress
 from medgan.jobs.publish import checkpoints_dir
 from medgan.jobs.runner import log_tail
 from medgan.jobs.scheduler import get_scheduler, gpu_name
+from medgan.training.cpu_bf16 import bf16_cpu_note
 from medgan.jobs.spec import CPU_SCALE, DEGRADATIONS, GPU_SCALE, TASKS, JobSpec, seed_hyper, task_archs
 from medgan.jobs.store import JobRecord
 from medgan.ui.train_access import build_password_box, require
@@ -270,8 +271,8 @@ def build_train_tab() -> None:
                                                "what gets published — usually steadier samples.",
                                           elem_id="train-ema")
                     amp_cpu = gr.Checkbox(False, label="bf16 on CPU", elem_id="train-amp-cpu",
-                                          info="Mixed precision on the CPU: about 1.9× faster where the CPU has "
-                                               "AMX / AVX512-BF16, slightly less precise.")
+                                          info="Mixed precision on the CPU, slightly less precise. "
+                                               + bf16_cpu_note())
                 with gr.Row():
                     r1_gamma = gr.Number(None, label="R1 γ (generation)", minimum=0, elem_id="train-r1",
                                          info="Penalty on the discriminator's gradient at real images; empty = the "
