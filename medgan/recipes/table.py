@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from medgan.training.cpu_bf16 import cpu_has_fast_bf16
+
 RANDOMISE: tuple[str, ...] = ("--augment", "--randomise", "0.2")
 INPAINT: tuple[str, ...] = (*RANDOMISE, "--hole-max", "96", "--input-fill", "biharmonic", "--label-dropout", "0.6",
                             "--stroke-holes", "0.3")
@@ -51,12 +53,13 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "gpu": Profile("gpu", "cuda", (), train_seconds=300, jobs=14, cadence=1000, quality_samples=128, quality_seeds=2,
+    "gpu": Profile("gpu", "cuda", (), train_seconds=300, jobs=15, cadence=1000, quality_samples=128, quality_seeds=2,
                    quality_max_slices=0, progressive=False, threads=1, quality_threads=8,
                    summary="one CUDA GPU, bf16, every model at once, ≤ 10 min wall time in all"),
-    "cpu": Profile("cpu", "cpu", ("--amp-cpu",), train_seconds=0, jobs=1, cadence=250, quality_samples=128,
-                   quality_seeds=3, quality_max_slices=0, progressive=True, threads=0,
-                   summary="the long CPU recipe (bf16 on CPU, one model after another; days on 2 cores)"),
+    "cpu": Profile("cpu", "cpu", ("--amp-cpu",) if cpu_has_fast_bf16() else (), train_seconds=0, jobs=1,
+                   cadence=250, quality_samples=128, quality_seeds=3, quality_max_slices=0, progressive=True, threads=0,
+                   summary="the long CPU recipe (bf16 where the CPU has it natively, one model after another; days "
+                           "on 2 cores)"),
     "smoke": Profile("smoke", "cpu", (), train_seconds=300, jobs=2, cadence=0, quality_samples=8, quality_seeds=1,
                      quality_max_slices=1, progressive=False, threads=1, image_size=64, auc_epochs=2,
                      drop_flags=("--ema-decay",),  # its BatchNorm re-estimation (1024 samples) would dominate
@@ -118,6 +121,9 @@ RECIPES: tuple[Recipe, ...] = (
           ("--crop-size", "128", "--augment", "--randomise", "0.35", "--zoom-out", "0.6", "--uniform-crops", "0.3",
            "--blank-fraction", "0.05", "--lr-g", "5e-4", "--lr-decay-start", "0.5"), 32, 5000, 0.5, "dice_mean",
           cpu_batch=8),
+    _cond("unet_segmentation_robust", "segmentation", "unet",
+          ("--crop-size", "128", "--augment", "--randomise", "0.4", "--blank-fraction", "0.05", "--lr-g", "3e-4",
+           "--lr-decay-start", "0.5", "--ema-decay", "0.999"), 32, 5000, 0.5, "dice_mean", cpu_batch=8),
     _cond("wgangp_denoise", "enhancement", "wgangp", ENH, 32, 3000, 0.8, "psnr", degradation="denoise"),
     _cond("wgangp_sr4", "enhancement", "wgangp", ENH, 32, 3000, 0.6, "psnr", degradation="sr4"),
     _cond("wgangp_deblur", "enhancement", "wgangp", ENH, 32, 3000, 0.7, "psnr", degradation="deblur"),
