@@ -192,3 +192,14 @@ def test_job_view_shows_validation_metrics_of_conditional_tasks(tmp_path):
         {"type": "val", "step": 4, "metrics": {"psnr": 21.5, "ssim": 0.61}},
         {"type": "val", "step": 4, "split": "test", "metrics": {"psnr": 20.25, "ssim": 0.6}})) + "\n")
     assert quality_lines(read_progress(tmp_path)) == ["Quality (test set, step 4): psnr 20.25, ssim 0.6"]
+
+
+def test_a_conditional_fine_tune_is_shown_beside_its_parent_and_the_classical_baselines() -> None:
+    from medgan.jobs.view import benchmark_lines
+
+    (line,) = benchmark_lines("pix2pix_inpainting")
+    assert "biharmonic hole_psnr" in line and "telea" in line and "pix2pix_inpainting hole_psnr" in line
+    assert "test slices, 50×50 hole, no labels" in line
+    (line,) = benchmark_lines("wgangp_denoise")
+    assert "non-local means psnr" in line and "degraded input" in line
+    assert benchmark_lines("no_such_model") == [] and benchmark_lines(None) == []

@@ -107,6 +107,8 @@ def status_markdown(job: JobRecord | None, p: Progress | None, position: int | N
         lines.append(f"Fine-tuned from **{ft.get('init_from')}**; discriminator: {ft.get('discriminator', '—')}"
                      + extra)
     lines += quality_lines(p)
+    if ft:
+        lines += benchmark_lines(ft.get("init_from"))
     return "  \n".join(lines)
 
 
@@ -153,6 +155,29 @@ def quality_lines(p: Progress) -> list[str]:
     what = "test" if "test" in q else "validation"
     vals = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step" and isinstance(v, int | float))
     return [f"Quality ({what} set, step {row.get('step')}): {vals}"]
+
+
+def benchmark_lines(parent: str | None) -> list[str]:
+    """The parent's headline rows of ``benchmarks/quality.py`` (its card's ``metrics.quality``): the parent beside the
+    classical baselines on the same inputs, to read the fine-tune's validation figures against. Empty when the
+    parent's card has none (generation, a user model)."""
+    if not parent:
+        return []
+    from medgan.inference import find_card
+
+    try:
+        rows = (find_card(parent).metrics or {}).get("quality", {}).get("rows", [])
+    except ValueError:
+        return []
+    if not rows:
+        return []
+    head = rows[0]["condition"]
+    parts = []
+    for row in (r for r in rows if r.get("condition") == head):
+        figs = [f"{k} {v:.4g}" for k, v in row.items() if k not in ("condition", "method")
+                and isinstance(v, int | float)][:2]
+        parts.append(f"{row['method']} {', '.join(figs)}")
+    return [f"Beside it, from {parent}'s card (`python benchmarks/quality.py`, {head}): " + " · ".join(parts)]
 
 
 def jobs_frame(jobs: list[JobRecord]) -> pd.DataFrame:
