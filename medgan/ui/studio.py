@@ -140,7 +140,7 @@ def build_studio_tab() -> None:
     axis_out = [session, index, editor, view]
     axis.input(None, js=route("axis"), **PRIVATE)
     routes["axis"][0].click(H.on_axis, [session, axis, level, width], axis_out, **PRIVATE)
-    routes["axis"][1].click(H.on_axis_keep, [session, axis, level, width, editor, view], axis_out, **PRIVATE)
+    routes["axis"][1].click(H.on_axis, [session, axis, level, width, editor, view], axis_out, **PRIVATE)
     preset.input(H.on_preset, [session, preset], [level, width], **PRIVATE).then(
         None, js=route("view"), **PRIVATE)
     overlay_fast = [session, opacity, outline, level, width]

@@ -160,26 +160,16 @@ def on_view(s: Session, axis: str, index: float, level: float, width: float, edi
 
 
 @friendly("change the axis")
-def on_axis(s: Session, axis: str, level: float, width: float) -> tuple:
-    """Another axis: its middle slice. Nothing was painted since the painter was last read, so it is not read."""
+def on_axis(s: Session, axis: str, level: float, width: float, editor: dict | None = None,
+            view: str | None = None) -> tuple:
+    """Another axis: its middle slice. With the painter (sent only after a stroke) its strokes are kept first, on
+    the slice they were painted on."""
     need_scan(s)
-    return _switch_axis(s, axis, level, width)
-
-
-def _switch_axis(s: Session, axis: str, level: float, width: float) -> tuple:
+    commit_editor(s, editor, view)
     s.axis = LV.AXES.get(axis, 0)
     n = LV.n_slices(s.scan, s.axis)
     s.index = n // 2
     return s, slice_slider(n, s.index), *editor_for(s, level, width)
-
-
-@friendly("change the axis")
-def on_axis_keep(s: Session, axis: str, level: float, width: float, editor: dict | None = None,
-                 view: str | None = None) -> tuple:
-    """Another axis after painting: keep the strokes on the slice they were painted on, then switch."""
-    need_scan(s)
-    commit_editor(s, editor, view)
-    return _switch_axis(s, axis, level, width)
 
 
 @friendly("apply the window")
