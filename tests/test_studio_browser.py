@@ -1,9 +1,7 @@
 """The Studio on real scans of other sizes, in headless Chromium (Debian's /usr/bin/chromium via Playwright):
 the label overlay lies over the image for 64², 128², 512² and 189×256 slices (the rendered canvas is read back; the
 coronal/sagittal geometry with slice spacing is checked in tests/test_ui_geometry.py), and a second upload replaces
-the scan. Screenshots go to
-test-artifacts/. Scrolling with the arrow keys and the mouse wheel is exercised by benchmarks/studio_latency.py:
-those events read the painter, which Gradio's ImageEditor can leave pending for minutes on a busy CPU."""
+the scan. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -16,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.live_server import LiveApp
+from tests.painter import DRAWN_KEY, wait_drawn
 from tests.ui_checkpoints import ensure_checkpoints
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,14 +23,10 @@ CT = ROOT / "assets" / "examples" / "ct_small.dcm"
 EMRI = ROOT / "assets" / "examples" / "mr_emri_10slices.dcm"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-VIEW = "(document.querySelector('#mg-view textarea, #mg-view input') || {}).value || ''"
+VIEW = DRAWN_KEY
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(os.environ.get("MEDGAN_PAINTER_TESTS") != "1",
-                       reason="opt-in (MEDGAN_PAINTER_TESTS=1): on a busy 2-core machine Gradio's ImageEditor can stay "
-                              "pending for minutes after a redraw, which would make CI flaky; run these on a quiet "
-                              "machine"),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"browser tests need Debian's Chromium at {CHROMIUM} "
                        "(apt-get install chromium); skipped"),
 ]
@@ -50,6 +45,7 @@ def page(artifacts_dir):
         pg.goto(app.url)
         pg.wait_for_selector("#mg-editor canvas")
         _wait_status(pg, "Loaded")
+        wait_drawn(pg, "")
         pg.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
         yield pg
         browser.close()
@@ -66,14 +62,12 @@ def _view(pg) -> str:
 
 
 def _wait_view(pg, before: str) -> str:
-    pg.wait_for_function(f"b => ({VIEW}) !== b && ({VIEW}) !== ''", arg=before, polling=50)
-    _settled(pg, _canvas(pg))  # the painter draws the new picture
-    return _view(pg)
+    return wait_drawn(pg, before)
 
 
 def _canvas(pg) -> np.ndarray:
     """The painter as rendered: RGB (H, W) of a screenshot of its canvas."""
-    png = pg.locator("#mg-editor canvas").first.screenshot()
+    png = pg.locator("#mg-canvas").screenshot()
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
 
 
@@ -87,15 +81,7 @@ def _canvas_changed(pg, before: np.ndarray, timeout_ms: int = 15_000) -> np.ndar
 
 
 def _settled(pg, now: np.ndarray) -> np.ndarray:
-    """The painter once it is not pending and two screenshots 300 ms apart agree (the new picture is drawn)."""
-    try:
-        pg.wait_for_function("(t => !t.includes('processing') && !t.includes('queue:'))"
-                             "((document.querySelector('#mg-editor') || {innerText: ''}).innerText)",
-                             polling=100, timeout=180_000)
-    except Exception:
-        pg.screenshot(path=str(ROOT / "test-artifacts" / "studio_painter_pending.png"), full_page=True)
-        raise
-    now = _canvas(pg)
+    """The painter once two screenshots 300 ms apart agree (the new picture is drawn)."""
     for _ in range(40):
         pg.wait_for_timeout(300)
         later = _canvas(pg)

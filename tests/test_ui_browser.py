@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.live_server import LiveApp
 from medgan.ui.common import PALETTE
-from tests.painter import brush, stroke, white_brush
+from tests.live_server import LiveApp
+from tests.painter import DRAWN_KEY, brush, stroke, wait_drawn, white_brush
 from tests.ui_checkpoints import ensure_checkpoints
 
 CHROMIUM = "/usr/bin/chromium"
@@ -42,6 +42,7 @@ def page():
         pg.goto(app.url)
         pg.wait_for_selector("#mg-editor canvas")
         _wait_text(pg, "#mg-status", "Loaded")
+        wait_drawn(pg, "")
         yield pg
         browser.close()
 
@@ -51,7 +52,7 @@ def _wait_text(pg, selector: str, text: str) -> None:
                          arg=[selector, text], polling=250)
 
 
-VIEW = "(document.querySelector('#mg-view textarea, #mg-view input') || {}).value || ''"
+VIEW = DRAWN_KEY
 
 
 def _view(pg) -> tuple[str, str, int]:
@@ -61,7 +62,7 @@ def _view(pg) -> tuple[str, str, int]:
 
 
 def _wait_view(pg, before: str) -> None:
-    pg.wait_for_function(f"b => ({VIEW}) !== b && ({VIEW}) !== ''", arg=before, polling=50, timeout=60_000)
+    wait_drawn(pg, before)
 
 
 def _metrics_text(pg) -> str:
@@ -82,11 +83,15 @@ def test_unreadable_upload_shows_a_plain_message(page, tmp_path):
 
 def test_upload_dicom_paint_and_synthesize(page, artifacts_dir):
     pg = page
+    before = pg.evaluate(VIEW)
     pg.locator("#mg-upload input[type=file]").set_input_files(str(CT))
     _wait_text(pg, "#mg-status", "CT dicom")
     assert "CT" in pg.locator("#mg-status").inner_text()
+    _wait_view(pg, before)
+    before = pg.evaluate(VIEW)
     pg.get_by_role("button", name="Clear labels").click()
-    pg.wait_for_timeout(800)
+    _wait_view(pg, before)
+    brush(pg, PALETTE[2])
     stroke(pg)
     pg.locator("#mg-task").get_by_text("Synthesis (labels → image)").click()
     pg.locator("#mg-run").click()
@@ -172,7 +177,6 @@ def test_wheel_and_arrow_keys_scroll_and_a_stroke_survives_an_axis_change(page, 
     before = pg.evaluate(VIEW)
     pg.get_by_role("button", name="Clear labels").click()
     _wait_view(pg, before)  # every redraw has its own key
-    pg.wait_for_timeout(500)
     brush(pg, PALETTE[1])  # CSF
     stroke(pg)
     before = pg.evaluate(VIEW)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.strokes import BRAIN_REGION, painted
 from tests.ui_checkpoints import ensure_checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,52 +61,21 @@ def test_launch_settings_from_environment():
         parse_auth("nopassword")
 
 
-def test_painted_colours_snap_to_the_palette():
-    from medgan.ui.common import PALETTE, label_rgba, snap_labels
-
-    lab = np.zeros((40, 40), np.uint8)
-    lab[5:15, 5:15], lab[20:30, 5:15], lab[5:15, 20:30] = 1, 2, 3
-    layer = label_rgba(lab)
-    assert np.array_equal(snap_labels(layer, lab.shape, 4), lab)
-    # anti-aliased edge: a colour half-way between red and yellow, half transparent → one of the two classes
-    layer[15, 5:15] = (*((np.array(PALETTE[2]) + np.array(PALETTE[3])) // 2), 90)
-    got = snap_labels(layer, lab.shape, 4)
-    assert set(np.unique(got)) <= {0, 1, 2, 3} and set(np.unique(got[15, 5:15])) <= {2, 3}
-    layer[0, 0] = (255, 0, 0, 10)  # nearly transparent speck stays background
-    assert snap_labels(layer, lab.shape, 4)[0, 0] == 0
-
-
-def test_white_brush_marks_the_region_and_keeps_labels_beneath():
-    from medgan.ui.annotate import editor_value, read_editor
-    from medgan.ui.geometry import DisplayGeometry
-
-    img = np.zeros((32, 48), np.float32)
-    lab = np.zeros((32, 48), np.uint8)
-    lab[:, 24:] = 2
-    geom = DisplayGeometry((32, 48), canvas=96)  # 2 display pixels per voxel, rows centred with 16 px margins
-    value, painted = editor_value(img, lab, None, geom, 4)
-    value["layers"][0][16 + 20:16 + 40, 40:60] = (250, 250, 248, 230)  # white, slightly off after compositing
-    value["layers"].insert(0, np.zeros((96, 96, 4), np.uint8))  # an extra empty layer changes nothing
-    labels, region = read_editor(value, painted, 4, previous=lab)
-    assert region.sum() == 100 and region[10:20, 20:30].all()
-    assert np.array_equal(labels, lab)
-
-
 def _load(name: str):
     from medgan.ui import studio_handlers as H
     from medgan.ui.common import Session
 
     out = H.on_example(name, Session())
-    return out[0], out[7], out[8]
+    return out[0], out[7]
 
 
 @pytest.mark.parametrize("task", list(TASKS))
 def test_studio_runs_every_task_on_the_embedded_brain(demo, task):
     from medgan.ui import run_handlers as R
 
-    s, editor, view = _load(BRAIN)
-    editor["layers"][0][200:300, 180:280] = (255, 255, 255, 255)  # the white brush: a region to inpaint
-    out = R.on_run_slice(s, editor, task, TASKS[task], "", False, 0, 3, 0.5, 1.0, view)
+    s, view = _load(BRAIN)
+    strokes = painted(view, BRAIN_REGION)  # the white brush: a region to inpaint
+    out = R.on_run_slice(s, strokes, task, TASKS[task], "", False, 0, 3, 0.5, 1.0)
     s, original, inp, output, slider, diff, metrics, _fig, _gallery, status = out
     shown = [c.constructor_args["value"] for c in (original, output, diff) if c.visible]
     assert output.visible and all(x.shape == shown[0].shape for x in shown) and shown[0].shape[-1] == 3
@@ -123,8 +93,8 @@ def test_studio_exports_readable_files(demo):
     from medgan.ui import export as E
     from medgan.ui import run_handlers as R
 
-    s, editor, view = _load(BRAIN)
-    s = R.on_run_slice(s, editor, "synthesis", "spade_synthesis", "", False, 0, 1, 0.5, 1.0)[0]
+    s, view = _load(BRAIN)
+    s = R.on_run_slice(s, painted(view), "synthesis", "spade_synthesis", "", False, 0, 1, 0.5, 1.0)[0]
     (png,) = E.on_export_png(s)
     (nii,) = E.on_export_nifti(s)
     dcm = E.on_export_dicom(s)
@@ -144,12 +114,12 @@ def test_volume_run_and_nifti_keeps_geometry(demo):
     from medgan.ui import export as E
     from medgan.ui import run_handlers as R
 
-    s, editor, _view = _load(BRAIN)
+    s, view = _load(BRAIN)
     # four slices keep the test short (a copy: the loaded example is shared between sessions)
     s.scan = dataclasses.replace(s.scan, volume=s.scan.volume[80:84], labels=s.scan.labels[80:84])
     s.labels = s.scan.labels.copy()
     s.index = 1
-    out = R.on_run_volume(s, editor, "segmentation", "unet_segmentation", "", False, 0, 1, 0.5, 1.0,
+    out = R.on_run_volume(s, None, "segmentation", "unet_segmentation", "", False, 0, 1, 0.5, 1.0,
                           progress=lambda *a, **k: None)
     s = out[0]
     assert s.result["volume_labels"].shape == (4, 256, 256)
@@ -189,21 +159,20 @@ def test_ct_example_windows_and_bad_inputs_are_plain_errors(demo):
 def test_label_map_save_and_load_round_trip(demo):
     import nibabel as nib
 
+    from medgan.ui import painter as PT
     from medgan.ui import studio_handlers as H
 
-    s, editor, view = _load(BRAIN)
+    s, view = _load(BRAIN)
     before = H.label_slice(s).copy()
-    s, (png, nii) = H.on_save_labels(s, editor, view)
+    s, (png, nii) = H.on_save_labels(s, painted(view))
     assert nib.load(nii).shape == (256, 256, s.labels.shape[0])
-    s, editor, view = H.on_clear_labels(s, 0.5, 1.0)
+    s, view = H.on_clear_labels(s, 0.5, 1.0)
     assert not H.label_slice(s).any()
-    s, editor, view, box = H.on_label_file(png, s, 0.5, 1.0)
+    s, view, box = H.on_label_file(png, s, 0.5, 1.0)
     assert box is None
     assert np.array_equal(H.label_slice(s), before)
-    from medgan.ui.annotate import read_editor
-
-    labels, region = read_editor(editor, s.painted, 4, previous=before)
-    assert np.array_equal(labels, before) and not region.any()
+    key, codes = PT.view_codes(view)  # the painter shows the loaded map
+    assert key == s.view_key() and np.array_equal(codes, before)
 
 
 def test_embedded_data_is_prepared_before_serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

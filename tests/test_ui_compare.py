@@ -10,6 +10,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
+from tests.strokes import BRAIN_REGION, painted
 from tests.ui_checkpoints import ensure_checkpoints
 
 BRAIN = "Brain MRI volume with labels (embedded)"
@@ -26,18 +27,16 @@ def loaded():
 
     def load(region: bool = True):
         out = H.on_example(BRAIN, Session())
-        s, editor, view = out[0], out[7], out[8]
-        if region:
-            editor["layers"][0][200:300, 180:280] = (255, 255, 255, 255)  # the white brush (512 px canvas)
-        return s, editor, view
+        s, view = out[0], out[7]
+        return s, painted(view, BRAIN_REGION if region else None)  # the white brush over the tissue
 
     return load
 
 
-def _run(s, editor, view, task: str, n: int = 3) -> dict:
+def _run(s, strokes, task: str, n: int = 3) -> dict:
     from medgan.ui import run_handlers as R
 
-    out = R.on_run_slice(s, editor, task, MODELS[task], "", False, 0, n, 0.5, 1.0, view)
+    out = R.on_run_slice(s, strokes, task, MODELS[task], "", False, 0, n, 0.5, 1.0)
     return {"session": out[0], **dict(zip(PANELS, out[1:6])), "metrics": out[6], "gallery": out[8],
             "status": out[9]}
 
@@ -47,8 +46,8 @@ def _value(component):
 
 
 def test_generation_shows_samples_and_their_label_maps_not_an_original(loaded):
-    s, editor, view = loaded()
-    out = _run(s, editor, view, "generation", n=3)
+    s, strokes = loaded()
+    out = _run(s, strokes, "generation", n=3)
     for name in ("original", "input", "diff", "slider"):  # nothing to compare a generated sample with
         assert out[name].visible is False and _value(out[name]) is None, name
     assert out["output"].visible is not False and "generated" in out["output"].label.lower()
@@ -66,9 +65,9 @@ def test_generation_shows_samples_and_their_label_maps_not_an_original(loaded):
 
 
 def test_the_layout_comes_back_after_generation(loaded):
-    s, editor, view = loaded()
-    _run(s, editor, view, "generation", n=2)
-    out = _run(s, editor, view, "synthesis")
+    s, strokes = loaded()
+    _run(s, strokes, "generation", n=2)
+    out = _run(s, strokes, "synthesis")
     for name in PANELS:
         assert out[name].visible is True and _value(out[name]) is not None, name
     assert out["original"].label == "Original slice"
@@ -82,8 +81,8 @@ def test_the_layout_comes_back_after_generation(loaded):
                                              ("segmentation", ("the slice", "predicted labels")),
                                              ("enhancement", ("degraded", "restored"))])
 def test_panel_titles_say_what_each_task_shows(loaded, task, words):
-    s, editor, view = loaded()
-    out = _run(s, editor, view, task)
+    s, strokes = loaded()
+    out = _run(s, strokes, task)
     assert words[0] in out["input"].label and words[1] in out["output"].label
     assert all(out[name].visible is True for name in PANELS)
     if task == "segmentation":  # the embedded brain has reference labels: the diff compares foregrounds
@@ -91,19 +90,21 @@ def test_panel_titles_say_what_each_task_shows(loaded, task, words):
 
 
 def test_segmentation_without_reference_labels_hides_the_difference_map(loaded):
-    s, editor, view = loaded(region=False)
+    s, strokes = loaded(region=False)
+    from medgan.ui import studio_handlers as H
+
     s.labels = np.zeros_like(s.labels)
-    editor["layers"][0][:] = 0
-    out = _run(s, editor, view, "segmentation")
+    strokes = painted(H.view_for(s, 0.5, 1.0))  # the painter shows the emptied labels
+    out = _run(s, strokes, "segmentation")
     assert out["diff"].visible is False and out["output"].visible is True
 
 
 def test_inpainting_without_a_region_names_the_white_brush(loaded):
     from medgan.ui import run_handlers as R
 
-    s, editor, view = loaded(region=False)
+    s, strokes = loaded(region=False)
     with pytest.raises(gr.Error, match="paint the region to fill with the white brush"):
-        R.on_run_slice(s, editor, "inpainting", MODELS["inpainting"], "", False, 0, 1, 0.5, 1.0)
+        R.on_run_slice(s, strokes, "inpainting", MODELS["inpainting"], "", False, 0, 1, 0.5, 1.0)
 
 
 def test_volume_run_reports_progress_per_batch_and_names_empty_slices(loaded):
@@ -112,15 +113,15 @@ def test_volume_run_reports_progress_per_batch_and_names_empty_slices(loaded):
     from medgan.tasks.volume import BATCH
     from medgan.ui import run_handlers as R
 
-    assert special_args(R.on_run_volume)[1] == 11  # Gradio finds the progress tracker behind the wrapper
-    s, editor, view = loaded()
+    assert special_args(R.on_run_volume)[1] == 10  # Gradio finds the progress tracker behind the wrapper
+    s, strokes = loaded()
     z = 2 * BATCH + 1
     vol, lab = s.scan.volume[80 : 80 + z].copy(), s.scan.labels[80 : 80 + z].copy()
     vol[-1], lab[-1] = 0, 0  # an empty slice: no tissue, no labels
     s.scan = dataclasses.replace(s.scan, volume=vol, labels=lab)  # a copy: the loaded example is shared
     s.labels, s.index = lab.copy(), 1
     seen = []
-    out = R.on_run_volume(s, editor, "segmentation", MODELS["segmentation"], "", False, 0, 1, 0.5, 1.0,
+    out = R.on_run_volume(s, None, "segmentation", MODELS["segmentation"], "", False, 0, 1, 0.5, 1.0,
                           progress=lambda p, **k: seen.append(p))
     assert seen == [(0, z), (BATCH, z), (2 * BATCH, z), (z, z)]  # once before the run, then after every batch
     assert "1 empty slice (no tissue, no labels) was left as background" in out[9]

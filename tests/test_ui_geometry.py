@@ -1,12 +1,16 @@
-"""One display geometry per slice: the painter's background and label layer always have the canvas size and the
-same position, whatever the slice's size, aspect ratio and spacing; edits come back to the voxels they cover."""
+"""One display geometry per slice, and the painter's protocol: the view carries the slice and its labels at the
+slice's own size with the box it is drawn in (physical aspect ratio, centred on the square canvas); strokes come
+back as codes of the same voxels, the region kept apart from the labels beneath it."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
-from medgan.ui.annotate import editor_value, read_editor
+from medgan.ui import painter as PT
+from medgan.ui.common import DEFAULT_CLASSES, UserError, to_uint8
 from medgan.ui.geometry import CANVAS, DisplayGeometry, geometry_for, slice_spacing
 
 
@@ -21,49 +25,62 @@ def _labels(shape: tuple[int, int]) -> np.ndarray:
 
 @pytest.mark.parametrize("shape", [(64, 64), (128, 128), (512, 512), (189, 256), (256, 189), (1024, 1024),
                                    (40, 300)])
-def test_background_and_labels_share_the_canvas_and_round_trip(shape):
+def test_the_view_carries_the_slice_and_its_labels_at_their_own_size(shape):
     geom = DisplayGeometry(shape)
     img = np.linspace(0, 1, shape[0] * shape[1], dtype=np.float32).reshape(shape)
     lab = _labels(shape)
-    value, painted = editor_value(img, lab, None, geom, 4)
-    bg, layer = value["background"], value["layers"][0]
-    assert bg.shape == layer.shape == (CANVAS, CANVAS, 4)
-    top, left, dh, dw = geom.box
+    view, painted = PT.view_payload(img, lab, None, geom, DEFAULT_CLASSES, "k:0:1:1")
+    msg = json.loads(view)
+    top, left, dh, dw = msg["box"]
+    assert msg["shape"] == list(shape) and msg["canvas"] == CANVAS and (top, left, dh, dw) == geom.box
     assert max(dh, dw) == CANVAS and (top == 0 or left == 0)
-    # the labels lie inside the picture's box and nowhere else
-    painted_px = layer[..., 3] > 0
-    assert not painted_px[:top].any() and not painted_px[top + dh:].any()
-    assert not painted_px[:, :left].any() and not painted_px[:, left + dw:].any()
-    # the picture: the darkest corner of the slice at the box's top-left, brightest at its bottom-right
-    assert bg[top, left, 0] < 10 and bg[top + dh - 1, left + dw - 1, 0] > 245
-    # an untouched painter reads back the same labels, also when the canvas is coarser than the slice
-    labels, region = read_editor(value, painted, 4, previous=lab)
+    assert np.array_equal(PT.read_png_data_url(msg["image"]), to_uint8(img))
+    key, codes = PT.view_codes(view)
+    assert key == painted.key == "k:0:1:1" and np.array_equal(codes, lab)
+    # an untouched painter reads back the same labels, whatever the slice's size
+    labels, region = PT.read_codes(codes, painted, 4)
     assert np.array_equal(labels, lab) and not region.any()
 
 
-def test_a_stroke_lands_on_the_voxels_under_it():
-    geom = DisplayGeometry((64, 64))  # 8 display pixels per voxel
-    lab = np.zeros((64, 64), np.uint8)
-    value, painted = editor_value(np.zeros((64, 64), np.float32), lab, None, geom, 4)
-    value["layers"][0][80:160, 240:320] = (255, 64, 64, 255)  # grey matter's colour over voxels 10..19, 30..39
-    labels, _ = read_editor(value, painted, 4, previous=lab)
-    want = np.zeros_like(lab)
-    want[10:20, 30:40] = 2
-    assert np.array_equal(labels, want)
+def test_the_region_is_kept_apart_from_the_labels_beneath():
+    lab = np.zeros((32, 48), np.uint8)
+    lab[:, 24:] = 2
+    geom = DisplayGeometry((32, 48))
+    view, painted = PT.view_payload(np.zeros((32, 48), np.float32), lab, None, geom, DEFAULT_CLASSES, "k")
+    region = np.zeros((32, 48), bool)
+    region[10:20, 20:30] = True
+    key, codes = PT.parse_strokes(PT.strokes_message("k", lab, region))
+    labels, got = PT.read_codes(codes, painted, 4)
+    assert key == "k" and np.array_equal(got, region) and np.array_equal(labels, lab)
+    # a region sent back to the painter is shown on top of the same labels
+    view, painted = PT.view_payload(np.zeros((32, 48), np.float32), lab, region, geom, DEFAULT_CLASSES, "k2")
+    assert np.array_equal(PT.view_codes(view)[1], lab | (region * PT.REGION_BIT).astype(np.uint8))
 
 
-def test_fine_labels_survive_a_coarse_canvas_edit():
-    """A 1024² label map shown on the 512 canvas: a stroke changes only the voxels under it; the untouched
-    labels keep their full resolution (no 2×2 blocks)."""
-    shape = (1024, 1024)
-    lab = np.zeros(shape, np.uint8)
-    lab[::2, ::2] = 1  # a pattern finer than the canvas
-    geom = DisplayGeometry(shape)
-    value, painted = editor_value(np.zeros(shape, np.float32), lab, None, geom, 4)
-    value["layers"][0][0:10, 0:10] = (255, 214, 0, 255)  # white matter over voxels 0..19
-    labels, _ = read_editor(value, painted, 4, previous=lab)
-    assert (labels[:20, :20] == 3).all()
-    assert np.array_equal(labels[20:], lab[20:]) and np.array_equal(labels[:, 20:], lab[:, 20:])
+def test_strokes_of_classes_the_scan_has_not_are_background_and_bad_strokes_are_refused():
+    geom = DisplayGeometry((16, 16))
+    _, painted = PT.view_payload(np.zeros((16, 16), np.float32), None, None, geom, DEFAULT_CLASSES, "k")
+    lab = np.full((16, 16), 7, np.uint8)
+    labels, _ = PT.read_codes(PT.parse_strokes(PT.strokes_message("k", lab))[1], painted, 4)
+    assert not labels.any()
+    assert PT.parse_strokes("") == ("", None) and PT.parse_strokes(json.dumps({"key": "k"})) == ("k", None)
+    with pytest.raises(UserError, match="damaged"):
+        PT.parse_strokes("{not json")
+    with pytest.raises(UserError, match="damaged"):
+        PT.parse_strokes(json.dumps({"key": "k", "codes": "data:image/png;base64,AAAA"}))
+    with pytest.raises(UserError, match="does not read"):
+        PT.parse_strokes(json.dumps({"key": "k", "codes": "data:text/html;base64,AAAA"}))
+    with pytest.raises(UserError, match="16×16"):
+        PT.read_codes(np.zeros((8, 8), np.uint8), painted, 4)
+
+
+def test_the_overlay_style_travels_with_the_view():
+    geom = DisplayGeometry((8, 8))
+    view, _ = PT.view_payload(np.zeros((8, 8), np.float32), None, None, geom, DEFAULT_CLASSES, "k",
+                              opacity=0.01, outline=True)
+    msg = json.loads(view)
+    assert msg["opacity"] == PT.MIN_OPACITY and msg["outline"] is True
+    assert msg["names"] == list(DEFAULT_CLASSES) and len(msg["colours"]) == len(DEFAULT_CLASSES)
 
 
 def test_spacing_sets_the_aspect_ratio():
@@ -79,14 +96,22 @@ def test_spacing_sets_the_aspect_ratio():
     assert dw == CANVAS and dh == round(CANVAS * 120 / 200) and top == (CANVAS - dh) // 2
 
 
-def test_outline_and_opacity_keep_labels_readable_and_unchanged():
-    lab = _labels((128, 128))
-    geom = DisplayGeometry((128, 128))
-    img = np.full((128, 128), 0.5, np.float32)
-    full, _ = editor_value(img, lab, None, geom, 4, opacity=0.4)
-    assert set(np.unique(full["layers"][0][..., 3])) == {0, 102}
-    value, painted = editor_value(img, lab, None, geom, 4, outline=True)
-    shown = value["layers"][0][..., 3] > 0
-    assert 0 < shown.sum() < 0.5 * (full["layers"][0][..., 3] > 0).sum()  # borders only
-    labels, _ = read_editor(value, painted, 4, previous=lab)
-    assert np.array_equal(labels, lab)  # the interior is not erased by showing only outlines
+def test_strokes_land_on_their_own_slice_and_strokes_of_another_scan_are_refused():
+    import gradio as gr
+
+    from medgan.ui import load_view as LV
+    from medgan.ui import studio_handlers as H
+    from medgan.ui.common import Session
+
+    out = H.on_example("Brain MRI volume with labels (embedded)", Session())
+    s, first = out[0], out[7]
+    key, codes = PT.view_codes(first)
+    lab = codes.copy()
+    lab[100:110, 100:110] = 1  # a CSF square painted on the first slice …
+    strokes = PT.strokes_message(key, lab)
+    index = s.index
+    s, _ = H.on_view(s, "axial", index + 3, 0.5, 1.0, None)  # … arrives after the user scrolled on
+    s, _ = H.on_view(s, "axial", index + 4, 0.5, 1.0, strokes)
+    assert (LV.take(s.labels, 0, index)[100:110, 100:110] == 1).all() and s.index == index + 4
+    with pytest.raises(gr.Error, match="another scan or slice"):
+        H.on_view(s, "axial", index, 0.5, 1.0, PT.strokes_message("otherscan:0:1:1", lab))

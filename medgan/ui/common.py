@@ -26,7 +26,6 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (255, 145, 0),    # 6 orange
     (0, 229, 255),    # 7 cyan
 )
-REGION_COLOUR = (255, 255, 255)  # the white brush marks the inpainting region
 LABEL_ALPHA = 110
 DEFAULT_CLASSES: tuple[str, ...] = CLASS_NAMES
 
@@ -86,53 +85,6 @@ def labels_rgb(labels: np.ndarray) -> np.ndarray:
     """Label map as an opaque colour picture (background black): uint8 RGB (H, W, 3)."""
     pal = np.array(PALETTE, dtype=np.uint8)
     return pal[np.clip(labels.astype(np.int64), 0, len(PALETTE) - 1)]
-
-
-REGION = 255  # value of region pixels in the output of :func:`snap_labels`
-
-
-def snap_labels(layer: np.ndarray | None, shape: tuple[int, int], num_classes: int,
-                min_alpha: int = 40) -> np.ndarray:
-    """A painted RGBA layer → uint8 (H, W): each visible pixel takes the nearest of the class colours 1..K-1
-    and the region colour (→ ``REGION``), so anti-aliased edges never create new classes; transparent
-    pixels are background (0)."""
-    out = np.zeros(shape, dtype=np.uint8)
-    if layer is None:
-        return out
-    arr = np.asarray(layer)
-    if arr.ndim != 3 or arr.shape[:2] != tuple(shape):
-        arr = _resize_nearest(arr, shape)
-    if arr.shape[-1] == 4:
-        visible = arr[..., 3] >= min_alpha
-    else:
-        visible = arr[..., :3].sum(-1) > 0
-    k = max(2, min(num_classes, len(PALETTE)))
-    pal = np.array([*PALETTE[1:k], REGION_COLOUR], dtype=np.float32)
-    values = np.array([*range(1, k), REGION], dtype=np.uint8)
-    rgb = arr[..., :3][visible].astype(np.float32)  # only painted pixels: a 512² canvas is mostly empty
-    d = ((rgb[:, None, :] - pal[None]) ** 2).sum(-1)
-    out[visible] = values[d.argmin(-1)]
-    return out
-
-
-def merge_layers(layers: list[np.ndarray | None], shape: tuple[int, int], num_classes: int) -> np.ndarray:
-    """Snap every layer and stack them in order (a later layer's painted pixels win)."""
-    out = np.zeros(shape, dtype=np.uint8)
-    for layer in layers:
-        if layer is None:
-            continue
-        snapped = snap_labels(layer, shape, num_classes)
-        out = np.where(snapped > 0, snapped, out)
-    return out
-
-
-def _resize_nearest(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    h, w = arr.shape[:2]
-    yi = (np.arange(shape[0]) * h / shape[0]).astype(int).clip(0, h - 1)
-    xi = (np.arange(shape[1]) * w / shape[1]).astype(int).clip(0, w - 1)
-    return arr[np.ix_(yi, xi)]
 
 
 def diff_heatmap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -219,7 +171,7 @@ class Session:
     pinned: list[dict[str, Any]] = field(default_factory=list)
     auto_labelled: set[tuple[int, int]] = field(default_factory=set)  # (axis, index) labelled by the U-Net
     scan_id: str = ""  # new for every loaded scan; the painter's view key starts with it
-    painted: Any = None  # annotate.Painted: what the painter was last sent (its key, geometry, canvas labels)
+    painted: Any = None  # painter.Painted: the view the painter was last sent (its key, geometry, slice)
     recent: dict[str, Any] = field(default_factory=dict)  # view key → Painted of the last few views sent
     region: np.ndarray | None = None  # the inpainting region painted on the slice on screen
     opacity: float = 0.4  # label overlay opacity on the painter

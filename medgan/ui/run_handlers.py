@@ -15,7 +15,7 @@ from medgan.ui import domain_view as DV
 from medgan.ui import load_view as LV
 from medgan.ui.common import Session, UserError, friendly
 from medgan.ui.run_panel import TASK_LABELS, card_line, model_choices
-from medgan.ui.studio_handlers import commit_editor, label_slice, need_scan, unit_slice
+from medgan.ui.studio_handlers import commit_strokes, label_slice, need_scan, unit_slice
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +90,15 @@ def _honest(s: Session, task: str, metrics: dict[str, float], check: D.DomainChe
 
 
 @friendly("run the model")
-def on_run_slice(s: Session, editor: dict | None, task_label: str, model: str | None, degradation: str,
-                 already_degraded: bool, seed: float, n: float, level: float, width: float,
-                 view: str | None = None) -> tuple:
+def on_run_slice(s: Session, strokes: str | None, task_label: str, model: str | None, degradation: str,
+                 already_degraded: bool, seed: float, n: float, level: float, width: float) -> tuple:
     task = task_key(task_label)
     if not model:
         raise UserError(f"no checkpoint is installed for {task}")
     seed = int(seed or 0)
     if task != "generation":
         need_scan(s)
-        region = commit_editor(s, editor, view)
+        region = commit_strokes(s, strokes)
         image, labels = unit_slice(s, level, width), label_slice(s)
     else:
         image, labels, region = None, None, None
@@ -116,9 +115,9 @@ def on_run_slice(s: Session, editor: dict | None, task_label: str, model: str | 
 
 
 @friendly("run the model on the whole volume")
-def on_run_volume(s: Session, editor: dict | None, task_label: str, model: str | None, degradation: str,
+def on_run_volume(s: Session, strokes: str | None, task_label: str, model: str | None, degradation: str,
                   already_degraded: bool, seed: float, n: float, level: float, width: float,
-                  view: str | None = None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+                  progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
     task = task_key(task_label)
     if task == "generation":
         raise UserError("generation has no input volume; use “Run on slice” with the number of samples")
@@ -126,7 +125,7 @@ def on_run_volume(s: Session, editor: dict | None, task_label: str, model: str |
         raise UserError(f"no checkpoint is installed for {task}")
     need_scan(s)
     seed = int(seed or 0)
-    region = commit_editor(s, editor, view)
+    region = commit_strokes(s, strokes)
     vol = LV.window(np.asarray(s.scan.volume), level, width)
     vol_t = _to_slices(vol, s.axis)
     lab_t = None if s.labels is None else _to_slices(s.labels, s.axis)

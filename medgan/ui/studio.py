@@ -8,9 +8,9 @@ import gradio as gr
 
 from medgan.ui import export as E
 from medgan.ui import load_view as LV
+from medgan.ui import painter as PT
 from medgan.ui import run_handlers as R
 from medgan.ui import studio_handlers as H
-from medgan.ui.annotate import MIN_OPACITY, brush_colours
 from medgan.ui.common import DEFAULT_CLASSES, Session, legend_html
 from medgan.ui.geometry import CANVAS
 from medgan.ui.run_panel import DEGRADATION_LABELS, TASK_LABELS
@@ -18,12 +18,12 @@ from medgan.ui.run_panel import DEGRADATION_LABELS, TASK_LABELS
 logger = logging.getLogger(__name__)
 
 PRIVATE = {"api_visibility": "private"}
-ROUTED = ("view", "axis", "overlay")  # changes that read the painter only after a stroke (theme.HEAD mgRoute)
 
 
-def route(kind: str) -> str:
-    """The browser-side handler that sends a ``kind`` change the fast or the stroke-keeping way."""
-    return f"() => window.mgRoute({kind!r})"
+def with_strokes(inputs: list, component: gr.components.Component) -> str:
+    """The browser-side ``js`` of an event: put the painter's strokes (painter.js ``mgStrokes``) in place of
+    ``component`` among the event's ``inputs`` before it leaves."""
+    return f"(...a) => window.mgWithStrokes({inputs.index(component)}, {len(inputs)}, a)"
 
 
 def build_studio_tab() -> None:
@@ -51,20 +51,12 @@ def build_studio_tab() -> None:
                                   wrap=True, max_height=220)
         with gr.Column(scale=6, min_width=420, elem_classes=["mg-panel"]):
             gr.Markdown("### 2 · Annotate")
-            editor = gr.ImageEditor(
-                label="Label painter: class colours = labels · white = region to inpaint",
-                type="numpy", image_mode="RGBA", format="png", sources=(), transforms=(),
-                brush=gr.Brush(colors=brush_colours(len(DEFAULT_CLASSES)), color_mode="fixed",
-                               default_size=6),
-                eraser=gr.Eraser(default_size=10),
-                layers=gr.LayerOptions(allow_additional_layers=False, layers=["labels"], disabled=True),
-                canvas_size=(CANVAS, CANVAS), height=560, elem_id="mg-editor")
-            view = gr.Textbox(visible="hidden", elem_id="mg-view")  # the scan/axis/slice the painter shows
-            routes = {kind: (gr.Button(visible="hidden", elem_id=f"mg-{kind}-fast"),
-                             gr.Button(visible="hidden", elem_id=f"mg-{kind}-keep")) for kind in ROUTED}
+            gr.HTML(PT.html(CANVAS), elem_id="mg-editor", js_on_load=None)  # painter.js draws on it
+            view = gr.Textbox(visible="hidden", elem_id="mg-view")  # the slice the painter shows (painter.py)
+            strokes = gr.Textbox(visible="hidden", elem_id="mg-strokes")  # filled by the browser: what was painted
             legend = gr.HTML(legend_html(DEFAULT_CLASSES))
             with gr.Row():
-                opacity = gr.Slider(MIN_OPACITY, 1.0, value=0.4, step=0.05, label="Label opacity", scale=3,
+                opacity = gr.Slider(PT.MIN_OPACITY, 1.0, value=0.4, step=0.05, label="Label opacity", scale=3,
                                     elem_id="mg-opacity")
                 outline = gr.Checkbox(False, label="Outline only", scale=1, min_width=100, elem_id="mg-outline")
             with gr.Row():
@@ -125,44 +117,44 @@ def build_studio_tab() -> None:
         export_file = gr.File(label="Download", file_count="multiple", height=170, scale=3,
                               elem_id="mg-export")
 
-    loaded = [session, index, axis, preset, level, width, header, editor, view, legend, status]
+    loaded = [session, index, axis, preset, level, width, header, view, legend, status]
     upload.upload(H.on_upload, [upload, session], [*loaded, upload], **PRIVATE)
     load_example.click(H.on_example, [example, session], loaded, **PRIVATE)
-    # Slice, window, axis and overlay changes read the painter only when something was painted since it was
-    # last read (theme.HEAD's mgRoute clicks the "keep" or the "fast" hidden button).
-    view_fast = [session, axis, index, level, width]
-    view_out = [session, editor, view]
-    fast = {"trigger_mode": "always_last", "show_progress": "hidden", **PRIVATE}  # scrolling: only the latest
+    view.change(None, [view], None, js="(v) => window.mgShow(v)", **PRIVATE)  # painter.js draws each new view
+    # Slice, window, axis and overlay changes: the browser puts the painter's strokes among the inputs (nothing
+    # is uploaded, nothing waits on the painter); scrolling sends only the latest position.
+    view_in = [session, axis, index, level, width, strokes]
+    view_out = [session, view]
+    fast = {"trigger_mode": "always_last", "show_progress": "hidden", **PRIVATE}
     for trigger in (index.input, level.input, width.input):
-        trigger(None, js=route("view"), **PRIVATE)
-    routes["view"][0].click(H.on_view, view_fast, view_out, **fast)
-    routes["view"][1].click(H.on_view, [*view_fast, editor, view], view_out, **fast)
-    axis_out = [session, index, editor, view]
-    axis.input(None, js=route("axis"), **PRIVATE)
-    routes["axis"][0].click(H.on_axis, [session, axis, level, width], axis_out, **PRIVATE)
-    routes["axis"][1].click(H.on_axis, [session, axis, level, width, editor, view], axis_out, **PRIVATE)
+        trigger(H.on_view, view_in, view_out, js=with_strokes(view_in, strokes), **fast)
+    axis_in = [session, axis, level, width, strokes]
+    axis.input(H.on_axis, axis_in, [session, index, view], js=with_strokes(axis_in, strokes), **PRIVATE)
     preset.input(H.on_preset, [session, preset], [level, width], **PRIVATE).then(
-        None, js=route("view"), **PRIVATE)
-    overlay_fast = [session, opacity, outline, level, width]
-    opacity.release(None, js=route("overlay"), **PRIVATE)
-    outline.input(None, js=route("overlay"), **PRIVATE)
-    routes["overlay"][0].click(H.on_overlay, overlay_fast, view_out, **PRIVATE)
-    routes["overlay"][1].click(H.on_overlay, [*overlay_fast, editor, view], view_out, **PRIVATE)
+        H.on_view, view_in, view_out, js=with_strokes(view_in, strokes), **fast)
+    style_js = "(s, o, l) => { window.mgStyle(o, l); return [s, o, l]; }"  # redrawn at once in the browser
+    opacity.input(H.on_overlay, [session, opacity, outline], [session], js=style_js, **fast)
+    outline.input(H.on_overlay, [session, opacity, outline], [session], js=style_js, **fast)
     lw = [session, level, width]  # these replace the slice's labels: they need not wait for the painter's strokes
     auto_btn.click(H.on_auto_labels, lw, [*view_out, legend, status], **PRIVATE)
     data_btn.click(H.on_dataset_labels, lw, [*view_out, status], **PRIVATE)
     clear_btn.click(H.on_clear_labels, lw, view_out, **PRIVATE)
     clear_region_btn.click(H.on_clear_region, lw, view_out, **PRIVATE)
     label_file.upload(H.on_label_file, [label_file, *lw], [*view_out, label_file], **PRIVATE)
-    save_labels_btn.click(H.on_save_labels, [session, editor, view], [session, saved_labels], **PRIVATE)
+    save_in = [session, strokes]
+    save_labels_btn.click(H.on_save_labels, save_in, [session, saved_labels], js=with_strokes(save_in, strokes),
+                          **PRIVATE)
 
     task_out = [model, card, degradation, already, n, vol_btn]
     task.change(R.on_task, [task], task_out, **PRIVATE)
     model.change(R.on_model, [model], [card], **PRIVATE)
-    run_in = [session, editor, task, model, degradation, already, seed, n, level, width, view]
+    run_in = [session, strokes, task, model, degradation, already, seed, n, level, width]
     run_out = [session, original, inp, output, slider, diff, metrics, plot, gallery, status]
-    run_btn.click(R.on_run_slice, run_in, run_out, concurrency_limit=2, concurrency_id="model", **PRIVATE)
-    vol_btn.click(R.on_run_volume, run_in, run_out, concurrency_limit=1, concurrency_id="volume", **PRIVATE)
+    run_js = with_strokes(run_in, strokes)
+    run_btn.click(R.on_run_slice, run_in, run_out, js=run_js, concurrency_limit=2, concurrency_id="model",
+                  **PRIVATE)
+    vol_btn.click(R.on_run_volume, run_in, run_out, js=run_js, concurrency_limit=1, concurrency_id="volume",
+                  **PRIVATE)
     pin_btn.click(R.on_pin, [session], [session, pinned], **PRIVATE)
     unpin_btn.click(R.on_unpin, [session], [session, pinned], **PRIVATE)
     png_btn.click(E.on_export_png, [session], [export_file], **PRIVATE)

@@ -13,6 +13,7 @@ from medgan import tasks
 from medgan.io import write_nifti
 from medgan.ui import annotate as A
 from medgan.ui import load_view as LV
+from medgan.ui import painter as PT
 from medgan.ui.common import DEFAULT_CLASSES, Session, UserError, friendly, legend_html
 from medgan.ui.geometry import geometry_for
 from medgan.ui.run_panel import out_dir
@@ -41,25 +42,27 @@ def label_slice(s: Session) -> np.ndarray | None:
 RECENT_VIEWS = 8  # painters kept to read late strokes against (a stroke may arrive after the next slice)
 
 
-def commit_editor(s: Session, editor: dict | None, view: str | None) -> np.ndarray:
-    """Write what the painter shows into the label volume, at the slice it was showing; return the region
-    (of the slice on screen).
+def commit_strokes(s: Session, strokes: str | None) -> np.ndarray:
+    """Write what was painted into the label volume, at the slice it was painted on; return the region (of the
+    slice on screen).
 
-    ``view`` is the view key of the browser's painter; its edits are read against what was sent for that view
-    (a stroke that arrives after the user scrolled on lands on its own slice). An unknown key with paint on it
-    is refused: nothing is written and the user is asked to try again."""
+    ``strokes`` is what the browser's painter sent (:func:`medgan.ui.painter.parse_strokes`): its view key and,
+    when something was painted, the codes of that view's slice. Strokes on a view the user has since scrolled
+    away from land on their own slice; strokes on a view this session does not know (another scan) are refused:
+    nothing is written and the user is asked to try again."""
     shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
-    painted = s.recent.get(view or "")
-    if painted is None:
-        if editor and editor.get("layers") and view:
+    key, codes = PT.parse_strokes(strokes)
+    painted = s.recent.get(key)
+    if codes is None or painted is None:
+        if codes is not None:
             raise UserError("the painter was still showing another scan or slice; nothing was changed, try again")
         return s.region if s.region is not None and s.region.shape == shape else np.zeros(shape, bool)
-    labels, region = A.read_editor(editor, painted, num_classes(s), previous=painted.base)
-    if labels is not None and (s.labels is not None or labels.any()):
+    labels, region = PT.read_codes(codes, painted, num_classes(s))
+    if s.labels is not None or labels.any():
         if s.labels is None:
             s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
         LV.put(s.labels, painted.axis, painted.index, labels)
-    if view == s.view_key():
+    if (painted.axis, painted.index) == (s.axis, s.index):
         s.region = region
         return region
     return np.zeros(shape, bool)
@@ -70,18 +73,18 @@ def current_region(s: Session) -> np.ndarray | None:
     return s.region if s.painted is not None and s.painted.key == s.view_key() else None
 
 
-def editor_for(s: Session, level: float, width: float, region: np.ndarray | None = None) -> tuple[dict, str]:
-    """The painter's value for the current slice and its view key (remembered to read the edits against)."""
+def view_for(s: Session, level: float, width: float, region: np.ndarray | None = None) -> str:
+    """The painter's view of the current slice (remembered by its key, to read the strokes against)."""
     image = unit_slice(s, level, width)
     geometry = geometry_for(s.scan, s.axis, image.shape)
     s.draws += 1
-    value, s.painted = A.editor_value(image, label_slice(s), region, geometry, num_classes(s), s.view_key(),
+    view, s.painted = PT.view_payload(image, label_slice(s), region, geometry, s.label_names, s.view_key(),
                                       s.opacity, s.outline, (s.axis, s.index))
     s.recent[s.painted.key] = s.painted
     while len(s.recent) > RECENT_VIEWS:
         s.recent.pop(next(iter(s.recent)))
     s.region = region
-    return value, s.painted.key
+    return view
 
 
 def _level_width_sliders(s: Session, preset: str) -> tuple[Any, Any, float, float]:
@@ -104,7 +107,7 @@ def slice_slider(n: int, value: int) -> Any:
                      label=f"Slice ({n} in this direction)" if n > 1 else "Slice (single-slice image)")
 
 
-LOADED_OUTPUTS = 11  # what _after_load returns: session, slice, axis, window, level, width, header, editor, view,
+LOADED_OUTPUTS = 10  # what _after_load returns: session, slice, axis, window, level, width, header, view,
 #                     legend, status
 
 
@@ -126,7 +129,7 @@ def _after_load(s: Session, scan: Any) -> tuple:
     if scan.labels is not None:
         status += " Dataset labels attached."
     return (s, slice_slider(z, s.index),
-            "axial", preset, level_u, width_u, LV.header_rows(scan), *editor_for(s, level, width),
+            "axial", preset, level_u, width_u, LV.header_rows(scan), view_for(s, level, width),
             legend_html(s.label_names), status)
 
 
@@ -148,28 +151,25 @@ def on_example(name: str, s: Session) -> tuple:
 
 
 @friendly("change the slice")
-def on_view(s: Session, axis: str, index: float, level: float, width: float, editor: dict | None = None,
-            view: str | None = None) -> tuple:
+def on_view(s: Session, axis: str, index: float, level: float, width: float, strokes: str | None = None) -> tuple:
     """Slice or window changed: keep the painted labels of the slice the painter showed, show the new one."""
     need_scan(s)
-    region = commit_editor(s, editor, view)
+    region = commit_strokes(s, strokes)
     new_axis = LV.AXES.get(axis, 0)
     same = new_axis == s.axis and int(index) == s.index
     s.axis, s.index = new_axis, int(np.clip(int(index), 0, LV.n_slices(s.scan, new_axis) - 1))
-    return s, *editor_for(s, level, width, region if same else None)
+    return s, view_for(s, level, width, region if same else None)
 
 
 @friendly("change the axis")
-def on_axis(s: Session, axis: str, level: float, width: float, editor: dict | None = None,
-            view: str | None = None) -> tuple:
-    """Another axis: its middle slice. With the painter (sent only after a stroke) its strokes are kept first, on
-    the slice they were painted on."""
+def on_axis(s: Session, axis: str, level: float, width: float, strokes: str | None = None) -> tuple:
+    """Another axis: its middle slice. The painter's strokes are kept first, on the slice they were painted on."""
     need_scan(s)
-    commit_editor(s, editor, view)
+    commit_strokes(s, strokes)
     s.axis = LV.AXES.get(axis, 0)
     n = LV.n_slices(s.scan, s.axis)
     s.index = n // 2
-    return s, slice_slider(n, s.index), *editor_for(s, level, width)
+    return s, slice_slider(n, s.index), view_for(s, level, width)
 
 
 @friendly("apply the window")
@@ -197,7 +197,7 @@ def on_auto_labels(s: Session, level: float, width: float) -> tuple:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, lab)
     s.auto_labelled.add((s.axis, s.index))  # metrics against them are agreement with the U-Net, not accuracy
-    return (s, *editor_for(s, level, width, region), legend_html(s.label_names),
+    return (s, view_for(s, level, width, region), legend_html(s.label_names),
             "Auto-labels from the U-Net: edit them.")
 
 
@@ -211,7 +211,7 @@ def on_dataset_labels(s: Session, level: float, width: float) -> tuple:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, LV.take(np.asarray(s.scan.labels), s.axis, s.index).astype(np.uint8))
     s.auto_labelled.discard((s.axis, s.index))
-    return s, *editor_for(s, level, width, region), "Dataset labels restored on this slice."
+    return s, view_for(s, level, width, region), "Dataset labels restored on this slice."
 
 
 @friendly("clear the labels")
@@ -220,13 +220,13 @@ def on_clear_labels(s: Session, level: float, width: float) -> tuple:
     region = current_region(s)
     if s.labels is not None:
         LV.put(s.labels, s.axis, s.index, np.zeros_like(LV.take(s.labels, s.axis, s.index)))
-    return s, *editor_for(s, level, width, region)
+    return s, view_for(s, level, width, region)
 
 
 @friendly("clear the region")
 def on_clear_region(s: Session, level: float, width: float) -> tuple:
     need_scan(s)
-    return s, *editor_for(s, level, width, None)
+    return s, view_for(s, level, width, None)
 
 
 @friendly("read the label map", keep=4, clear=1)
@@ -241,15 +241,15 @@ def on_label_file(path: str | None, s: Session, level: float, width: float) -> t
     if s.labels is None:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, lab)
-    return s, *editor_for(s, level, width, region), None  # the box is emptied: the map is on the painter
+    return s, view_for(s, level, width, region), None  # the box is emptied: the map is on the painter
 
 
 @friendly("save the label map")
-def on_save_labels(s: Session, editor: dict | None, view: str | None) -> tuple:
+def on_save_labels(s: Session, strokes: str | None) -> tuple:
     """The current slice's labels as PNG (pixel value = class) and the whole label volume as NIfTI."""
 
     need_scan(s)
-    commit_editor(s, editor, view)
+    commit_strokes(s, strokes)
     lab = label_slice(s)
     if lab is None or s.labels is None:
         raise UserError("there is no label map on this slice yet")
@@ -261,10 +261,7 @@ def on_save_labels(s: Session, editor: dict | None, view: str | None) -> tuple:
 
 
 @friendly("change the label overlay")
-def on_overlay(s: Session, opacity: float, outline: bool, level: float, width: float, editor: dict | None = None,
-               view: str | None = None) -> tuple:
-    """Label overlay opacity / outline changed: keep the edits, redraw the painter."""
-    need_scan(s)
-    region = commit_editor(s, editor, view)
-    s.opacity, s.outline = float(opacity), bool(outline)
-    return s, *editor_for(s, level, width, region)
+def on_overlay(s: Session, opacity: float, outline: bool) -> Session:
+    """Label overlay opacity / outline changed (the browser has already redrawn): remember it for later views."""
+    s.opacity, s.outline = float(np.clip(opacity, PT.MIN_OPACITY, 1.0)), bool(outline)
+    return s

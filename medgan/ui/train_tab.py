@@ -28,9 +28,9 @@ from medgan.jobs.progress import Progress, read_progress
 from medgan.jobs.publish import checkpoints_dir
 from medgan.jobs.runner import log_tail
 from medgan.jobs.scheduler import get_scheduler, gpu_name
-from medgan.training.cpu_bf16 import bf16_cpu_note
 from medgan.jobs.spec import CPU_SCALE, DEGRADATIONS, GPU_SCALE, TASKS, JobSpec, seed_hyper, task_archs
 from medgan.jobs.store import JobRecord
+from medgan.training.cpu_bf16 import bf16_cpu_note
 from medgan.ui.train_access import build_password_box, require
 from medgan.ui.train_choices import SCRATCH, init_choices, num_classes, on_init, parent_name
 from medgan.ui.train_data_view import build_data_inputs
