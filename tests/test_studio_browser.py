@@ -174,3 +174,41 @@ def test_a_new_upload_replaces_the_scan(page, tmp_path, artifacts_dir):
     assert "64×64" in pg.locator("#mg-status").inner_text()
     assert pg.locator("#mg-upload").inner_text().count(".dcm") == 0  # the box is empty for the next upload
     pg.screenshot(path=str(artifacts_dir / "studio_emri_small.png"), full_page=True)
+
+
+def test_outline_undo_and_eraser_on_the_painter(page, artifacts_dir):
+    """Outline-only draws fewer label pixels over the same anatomy; a stroke is undone with Ctrl+Z; the eraser
+    removes labels, and what the server keeps is what the painter shows."""
+    from tests.painter import brush, stroke
+
+    pg = page
+    before = _view(pg)
+    pg.locator("#mg-load-example").click()
+    _wait_view(pg, before)
+    pg.mouse.move(5, 5)  # no brush ring on the canvas
+    full = _settled(pg, _canvas(pg))
+    pg.locator("#mg-outline input[type=checkbox]").check()
+    outline = _canvas_changed(pg, full)
+    coloured = lambda a: (np.abs(a - a[..., :1]).max(-1) > 30).sum()  # noqa: E731
+    assert 0 < coloured(outline) < 0.6 * coloured(full)
+    pg.locator("#mg-outline input[type=checkbox]").uncheck()
+    assert np.array_equal(_canvas_changed(pg, outline), full)
+    brush(pg, (255, 255, 255))  # the region brush
+    stroke(pg)
+    pg.mouse.move(5, 5)
+    painted = _canvas_changed(pg, full)
+    pg.locator("#mg-canvas").focus()
+    pg.keyboard.press("Control+z")
+    assert np.array_equal(_canvas_changed(pg, painted), full)
+    pg.locator("#mg-editor button.mg-tool[data-tool='erase']").click()
+    stroke(pg)
+    pg.mouse.move(5, 5)
+    erased = _canvas_changed(pg, full)
+    Image.fromarray(erased.astype(np.uint8)).save(artifacts_dir / "painter_erased.png")
+    assert coloured(erased) < coloured(full)
+    codes = np.array(pg.evaluate("Array.from(window.mgP.codes)"), np.uint8)
+    pg.get_by_role("button", name="Save label map").click()
+    link = pg.locator("#mg-saved-labels a[href*='labels.png']").first
+    link.wait_for(timeout=60_000)
+    saved = np.asarray(Image.open(io.BytesIO(pg.request.get(link.get_attribute("href")).body())))
+    assert np.array_equal(saved.ravel(), codes)

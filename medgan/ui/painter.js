@@ -11,6 +11,7 @@
   const P = {
     view: null, img: null, codes: null, dirty: false, seq: 0, drawn: 0,
     tool: 1, size: 12, undo: [], opacity: 0.4, outline: false, down: false, last: null, cursor: null,
+    layer: null,  // the label overlay drawn from the codes; null when the codes or the style changed
   };
   window.mgP = P;
 
@@ -45,7 +46,7 @@
     if (seq !== P.seq) return [];  // a newer view arrived while these decoded
     const [h, w] = v.shape;
     P.view = v; P.img = img; P.codes = readCodes(codesImg, w, h);
-    P.dirty = false; P.undo = [];
+    P.dirty = false; P.undo = []; P.layer = null;
     P.opacity = v.opacity; P.outline = v.outline;
     if (P.tool !== "region" && P.tool !== "erase" && P.tool >= v.colours.length) P.tool = 1;
     tools(v);
@@ -88,7 +89,7 @@
   };
 
   window.mgStyle = (opacity, outline) => {
-    P.opacity = Number(opacity); P.outline = Boolean(outline);
+    P.opacity = Number(opacity); P.outline = Boolean(outline); P.layer = null;
     if (P.view) render();
     return [];
   };
@@ -133,7 +134,8 @@
     cx.imageSmoothingQuality = "high";
     cx.drawImage(P.img, left, top, dw, dh);
     cx.imageSmoothingEnabled = false;
-    cx.drawImage(overlay(), left, top, dw, dh);
+    if (!P.layer) P.layer = overlay();
+    cx.drawImage(P.layer, left, top, dw, dh);
     if (P.cursor) {
       cx.strokeStyle = "rgba(255, 255, 0, 0.8)";
       cx.lineWidth = 1;
@@ -168,6 +170,7 @@
       }
     }
     P.dirty = true;
+    P.layer = null;
   };
   const line = (a, b) => {
     const n = Math.max(1, Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1]) / Math.max(1, P.size / 4)));
@@ -178,6 +181,7 @@
     if (!P.undo.length) return;
     P.codes = P.undo.pop();
     P.dirty = true;
+    P.layer = null;
     render();
   };
 
