@@ -1,7 +1,8 @@
 """The Studio's latency as a radiologist feels it, measured in headless Chromium against the real app.
 
-Prints median / p90 milliseconds from an input (arrow key on the slice slider, mouse wheel over the painter) to
-the new slice image arriving in the browser, and click→result seconds of "Run on slice" for each task.
+Prints the server's slice-change handler time, then median / p90 milliseconds from an input (arrow key on the
+slice slider, mouse wheel over the painter) to the new slice drawn in the browser, and click→result seconds of
+"Run on slice" for each task.
 
     OMP_NUM_THREADS=1 python benchmarks/studio_latency.py [--n 20] [--scan PATH]
 
@@ -60,6 +61,23 @@ def _slice_changes(pg, n: int, how: str) -> list[float]:
     return out
 
 
+def _server_view_ms(n: int) -> None:
+    """The slice-change handler alone (in this process): the embedded brain and a 1024² MR from pydicom-data."""
+    from pydicom.data import get_testdata_file
+
+    from medgan.ui import studio_handlers as H
+    from medgan.ui.common import Session
+
+    for name, out in (("embedded brain 256²", H.on_example("Brain MRI volume with labels (embedded)", Session())),
+                      ("MR2_J2KR 1024²", H.on_upload([get_testdata_file("MR2_J2KR.dcm")], Session()))):
+        s, ms = out[0], []
+        for i in range(n):
+            t0 = time.perf_counter()
+            s, _ = H.on_view(s, "axial", max(0, s.index + (1 if i % 2 else -1)), 0.5, 1.0, None)
+            ms.append(1000 * (time.perf_counter() - t0))
+        _stats(f"server: slice change, {name}", ms)
+
+
 def _run(pg, task_label: str, done_text: str) -> float:
     pg.locator("#mg-task").get_by_text(task_label).click()
     pg.wait_for_timeout(1500)  # the checkpoint list follows the task
@@ -83,6 +101,7 @@ def main() -> None:
     ap.add_argument("--scan", default=None, help="a scan to upload first (default: the embedded example)")
     ap.add_argument("--no-runs", action="store_true", help="slice changes only")
     args = ap.parse_args()
+    _server_view_ms(max(args.n, 10))
     with tempfile.TemporaryDirectory() as home, LiveApp(env={"MEDGAN_HOME": home}) as app, \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
