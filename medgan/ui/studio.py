@@ -34,8 +34,8 @@ def build_studio_tab() -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=280, elem_classes=["mg-panel"]):
             gr.Markdown("### 1 · Load")
-            upload = gr.File(label="Scan: DICOM file(s) or zip, NIfTI, PNG/JPEG/TIFF", file_count="multiple",
-                             file_types=LV.SCAN_SUFFIXES, height=110, elem_id="mg-upload")
+            upload = gr.File(label="Scan: DICOM (files or zip), NIfTI, PNG/JPEG/TIFF", file_count="multiple",
+                             file_types=LV.SCAN_SUFFIXES, height=175, elem_id="mg-upload")
             examples = list(LV.example_loaders())
             with gr.Row():
                 example = gr.Dropdown(examples, value=examples[0], label="Example", scale=3, elem_id="mg-example")
@@ -67,11 +67,11 @@ def build_studio_tab() -> None:
             with gr.Row():
                 label_file = gr.File(label="Load a label map (PNG / NIfTI)", file_types=[".png", ".nii", ".gz",
                                                                                         ".dcm", ".tif"],
-                                     height=90, scale=2, elem_id="mg-label-file")
+                                     height=140, scale=2, elem_id="mg-label-file")
                 with gr.Column(scale=1, min_width=120):
                     save_labels_btn = gr.Button("Save label map", size="sm")
                     saved_labels = gr.File(label="labels: slice PNG (value = class) + volume NIfTI",
-                                           file_count="multiple", height=90, elem_id="mg-saved-labels")
+                                           file_count="multiple", height=140, elem_id="mg-saved-labels")
         with gr.Column(scale=3, min_width=280, elem_classes=["mg-panel"]):
             gr.Markdown("### 3 · Run")
             task = gr.Radio(list(TASK_LABELS.values()), value=TASK_LABELS["synthesis"], label="Task",
