@@ -24,7 +24,9 @@ when more than 5 % of generated pairs are closer than the closest pair of distin
 ``--write`` stores the figures under ``metrics["generation"]`` in each card and writes a sample grid to
 ``checkpoints/samples/<name>.png``. ``--checkpoints DIR`` measures the generation cards in DIR (e.g. a
 ``train-all`` output) instead of the installed ones; the U-Net behind FD-medgan and the label agreement is always
-the installed ``unet_segmentation``. ``--json PATH`` writes every figure and bar.
+the installed ``unet_segmentation``. ``--json PATH`` writes every figure and bar; with ``--checkpoints``,
+``--installed-json PATH`` also measures the installed checkpoints of the same names in the same run (the real-slice
+reference figures computed once) and writes theirs to PATH.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/generation_quality.py [--names a b] [--samples 128] [--write]``
 """
@@ -172,6 +174,12 @@ def run_candidate(run: Path) -> Candidate:
     return Candidate(run.name, int(cfg.generator.args.get("image_size", 64)), steps, int(cfg.z_dim or 128), g.eval())
 
 
+def installed_candidates(names: list[str] | set[str] | None) -> list[Candidate]:
+    """The installed generation checkpoints (all, or those in ``names``)."""
+    return [Candidate(c.name, int(c.image_size), int(c.steps or 0), int(c.z_dim or 128), load_model(c.name).module, c)
+            for c in list_cards("generation") if names is None or c.name in names]
+
+
 def sample_set_metrics(out: torch.Tensor, ref: dict, feat, seg: torch.nn.Module, seg_size: int  # noqa: ANN001
                        ) -> dict[str, float]:
     """FD-medgan, FD-layout, label Dice, nearest-train L1 and pairwise L1 of one set of generator outputs."""
@@ -189,6 +197,82 @@ def sample_set_metrics(out: torch.Tensor, ref: dict, feat, seg: torch.nn.Module,
             "collapse": float(mode_collapse(div, pairs, ref["div_real"], ref["min_pair_real"], cov))}
 
 
+def reference_figures(size: int, feat, seg: torch.nn.Module, seg_size: int, folds: int,  # noqa: ANN001
+                      auc_epochs: int) -> dict[str, Any]:
+    """The real slices at ``size``: train images and features, and the real-vs-real reference of each figure."""
+    train = load_generation_data("train", size)
+    test = load_generation_data("test", size)
+    tr_img = (train[:, :1] + 1) / 2
+    te_img = (test[:, :1] + 1) / 2
+    ref = {"train_img": tr_img, "train_feats": feat(tr_img)}
+    ref["fd_test"] = float(frechet_distance(ref["train_feats"], feat(te_img)))
+    te_probs = seg_probs(seg, te_img, seg_size)
+    ref["dice_real"] = mean_dice(te_probs.argmax(1), test[:, 1:].argmax(1))
+    ref["train_layout"] = layout_features(seg_probs(seg, tr_img, seg_size))
+    ref["layout_test"] = float(frechet_distance(ref["train_layout"], layout_features(te_probs)))
+    real_pairs = pairwise_l1(tr_img, m=len(tr_img))
+    ref["div_real"], ref["min_pair_real"] = float(real_pairs.mean()), float(real_pairs.min())
+    held = torch.cat([(load_generation_data("val", size)[:, :1] + 1) / 2, te_img])
+    ref["auc_real"] = two_sample_auc_cv(tr_img, held, folds=folds, seed=SEED, epochs=auc_epochs)
+    print(f"reference @{size}px: FD-medgan(real test vs train) = {ref['fd_test']:.2f}; "
+          f"FD-layout(real test vs train) = {ref['layout_test']:.2f}; "
+          f"label Dice U-Net(real test) vs labels = {ref['dice_real']:.3f}; "
+          f"pairwise L1(real train) = {ref['div_real']:.4f}; "
+          f"two-sample AUC(real val+test vs train) = {ref['auc_real']:.3f}")
+    return ref
+
+
+def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, seg_size: int,  # noqa: ANN001
+            a: argparse.Namespace) -> dict[str, Any]:
+    """Every figure and bar of one generator (printed; ``--write`` stores them in a bundled card)."""
+    size = int(card.image_size)
+    g = card.module
+    runs, out, ms = [], None, 0.0
+    for seed in [SEED + i for i in range(a.seeds)]:  # FD from ~100 samples varies with the draw: several sets
+        z = torch.randn(a.samples, card.z_dim, generator=torch.Generator().manual_seed(seed))
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            o = torch.cat([g(z[i:i + 32]) for i in range(0, len(z), 32)])
+        ms = (time.perf_counter() - t0) * 1000 / len(z)
+        out = o if out is None else out
+        runs.append(sample_set_metrics(o, ref, feat, seg, seg_size))
+    assert out is not None
+    fake01 = (out[: len(ref["train_img"]), :1].clamp(-1, 1) + 1) / 2
+    auc = two_sample_auc_cv(ref["train_img"], fake01, folds=a.folds, seed=SEED, epochs=a.auc_epochs)
+    mean = {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
+    sd = {k: statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in runs[0]}
+    res = {"fd_medgan_vs_train": round(mean["fd"], 3), "fd_medgan_sd": round(sd["fd"], 3),
+           "fd_medgan_real_test_vs_train": round(ref["fd_test"], 3),
+           "fd_layout_vs_train": round(mean["fd_layout"], 3), "fd_layout_sd": round(sd["fd_layout"], 3),
+           "fd_layout_real_test_vs_train": round(ref["layout_test"], 3),
+           "label_dice_seg_vs_generated": round(mean["dice"], 4), "label_dice_sd": round(sd["dice"], 4),
+           "label_dice_real_reference": round(ref["dice_real"], 4),
+           "nearest_train_l1": round(mean["nn_l1"], 4), "pairwise_l1": round(mean["div"], 4),
+           "pairwise_l1_real": round(ref["div_real"], 4),
+           "two_sample_auc": round(auc, 4), "two_sample_auc_real_reference": round(ref["auc_real"], 4),
+           "two_sample_folds": a.folds, "train_coverage": round(mean["coverage"], 3),
+           "mode_collapse": mean["collapse"] > 0,
+           "samples": a.samples, "sample_sets": a.seeds,
+           "feature_extractor": "unet_segmentation encoder (FD-medgan)"}
+    res["bars"] = judge(res)
+    res["bars_passed"] = sum(res["bars"].values())
+    print(f"{card.name:22s} {size}px steps={card.steps:5d} FD-medgan={mean['fd']:.3f}±{sd['fd']:.3f} "
+          f"FD-layout={mean['fd_layout']:.2f}±{sd['fd_layout']:.2f} label-Dice={mean['dice']:.3f}±{sd['dice']:.3f} "
+          f"nearest-train-L1={mean['nn_l1']:.4f} pairwise-L1={mean['div']:.4f} "
+          f"two-sample-AUC={auc:.3f} ({ms:.1f} ms/sample batched, 1 thread)")
+    print(format_bars(res))
+    if a.write and card.card is not None and card.card.bundled:
+        data = json.loads(card.card.card_path.read_text())
+        data.setdefault("metrics", {})["generation"] = res
+        card.card.card_path.write_text(json.dumps(data, indent=2) + "\n")
+        from PIL import Image
+
+        grid_dir = card.card.card_path.parent / "samples"
+        grid_dir.mkdir(exist_ok=True)
+        Image.fromarray(sample_grid(out[:16], cols=8).numpy()).save(grid_dir / f"{card.name}.png", optimize=True)
+    return {**res, "image_size": size, "steps": card.steps}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--names", nargs="*", default=None)
@@ -198,12 +282,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoints", default=None,
                     help="measure the generation cards in this folder instead of the installed ones")
     ap.add_argument("--json", default=None, help="write every figure and bar to this JSON file")
+    ap.add_argument("--installed-json", default=None,
+                    help="with --checkpoints: also measure the installed checkpoints of the same names and write "
+                         "their figures to this JSON file")
     ap.add_argument("--folds", type=int, default=4, help="folds of the cross-validated two-sample test")
     ap.add_argument("--auc-epochs", type=int, default=30, help="epochs of each fold's classifier")
     ap.add_argument("--runs", nargs="*", default=None,
                     help="training run folders (config.json + model.safetensors) to measure instead of the "
                          "installed checkpoints; the EMA generator when the run keeps one")
     a = ap.parse_args(argv)
+    if a.installed_json and a.checkpoints is None:
+        ap.error("--installed-json goes with --checkpoints")
     torch.set_num_threads(1)
     if a.runs is not None:
         cards = [run_candidate(Path(r)) for r in a.runs]
@@ -214,89 +303,29 @@ def main(argv: list[str] | None = None) -> int:
                  for c in _scan(Path(a.checkpoints), False)
                  if c.task == "generation" and (a.names is None or c.name in a.names)]
     else:
-        cards = [Candidate(c.name, int(c.image_size), int(c.steps or 0), int(c.z_dim or 128),
-                           load_model(c.name).module, c)
-                 for c in list_cards("generation") if a.names is None or c.name in a.names]
+        cards = installed_candidates(a.names)
     if not cards:
         print("no generation checkpoints found")
         return 1
+    groups = [(a.json, cards)]
+    if a.installed_json:
+        groups.append((a.installed_json, installed_candidates({c.name for c in cards})))
     feat = medgan_features("unet_segmentation")
     seg = load_model("unet_segmentation").module
     seg_size = int(feat.image_size)
     refs: dict[int, dict] = {}
-    results: dict[str, dict] = {}
-    for card in cards:
-        size = int(card.image_size)
-        if size not in refs:
-            train = load_generation_data("train", size)
-            test = load_generation_data("test", size)
-            tr_img = (train[:, :1] + 1) / 2
-            te_img = (test[:, :1] + 1) / 2
-            ref = {"train_img": tr_img, "train_feats": feat(tr_img)}
-            ref["fd_test"] = float(frechet_distance(ref["train_feats"], feat(te_img)))
-            te_probs = seg_probs(seg, te_img, seg_size)
-            ref["dice_real"] = mean_dice(te_probs.argmax(1), test[:, 1:].argmax(1))
-            ref["train_layout"] = layout_features(seg_probs(seg, tr_img, seg_size))
-            ref["layout_test"] = float(frechet_distance(ref["train_layout"], layout_features(te_probs)))
-            real_pairs = pairwise_l1(tr_img, m=len(tr_img))
-            ref["div_real"], ref["min_pair_real"] = float(real_pairs.mean()), float(real_pairs.min())
-            held = torch.cat([(load_generation_data("val", size)[:, :1] + 1) / 2, te_img])
-            ref["auc_real"] = two_sample_auc_cv(tr_img, held, folds=a.folds, seed=SEED, epochs=a.auc_epochs)
-            refs[size] = ref
-            print(f"reference @{size}px: FD-medgan(real test vs train) = {ref['fd_test']:.2f}; "
-                  f"FD-layout(real test vs train) = {ref['layout_test']:.2f}; "
-                  f"label Dice U-Net(real test) vs labels = {ref['dice_real']:.3f}; "
-                  f"pairwise L1(real train) = {ref['div_real']:.4f}; "
-                  f"two-sample AUC(real val+test vs train) = {ref['auc_real']:.3f}")
-        ref = refs[size]
-        g = card.module
-        runs, out, ms = [], None, 0.0
-        for seed in [SEED + i for i in range(a.seeds)]:  # FD from ~100 samples varies with the draw: several sets
-            z = torch.randn(a.samples, card.z_dim, generator=torch.Generator().manual_seed(seed))
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                o = torch.cat([g(z[i:i + 32]) for i in range(0, len(z), 32)])
-            ms = (time.perf_counter() - t0) * 1000 / len(z)
-            out = o if out is None else out
-            runs.append(sample_set_metrics(o, ref, feat, seg, seg_size))
-        assert out is not None
-        fake01 = (out[: len(ref["train_img"]), :1].clamp(-1, 1) + 1) / 2
-        auc = two_sample_auc_cv(ref["train_img"], fake01, folds=a.folds, seed=SEED, epochs=a.auc_epochs)
-        mean = {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
-        sd = {k: statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in runs[0]}
-        res = {"fd_medgan_vs_train": round(mean["fd"], 3), "fd_medgan_sd": round(sd["fd"], 3),
-               "fd_medgan_real_test_vs_train": round(ref["fd_test"], 3),
-               "fd_layout_vs_train": round(mean["fd_layout"], 3), "fd_layout_sd": round(sd["fd_layout"], 3),
-               "fd_layout_real_test_vs_train": round(ref["layout_test"], 3),
-               "label_dice_seg_vs_generated": round(mean["dice"], 4), "label_dice_sd": round(sd["dice"], 4),
-               "label_dice_real_reference": round(ref["dice_real"], 4),
-               "nearest_train_l1": round(mean["nn_l1"], 4), "pairwise_l1": round(mean["div"], 4),
-               "pairwise_l1_real": round(ref["div_real"], 4),
-               "two_sample_auc": round(auc, 4), "two_sample_auc_real_reference": round(ref["auc_real"], 4),
-               "two_sample_folds": a.folds, "train_coverage": round(mean["coverage"], 3),
-               "mode_collapse": mean["collapse"] > 0,
-               "samples": a.samples, "sample_sets": a.seeds,
-               "feature_extractor": "unet_segmentation encoder (FD-medgan)"}
-        res["bars"] = judge(res)
-        res["bars_passed"] = sum(res["bars"].values())
-        results[card.name] = {**res, "image_size": size, "steps": card.steps}
-        print(f"{card.name:22s} {size}px steps={card.steps:5d} FD-medgan={mean['fd']:.3f}±{sd['fd']:.3f} "
-              f"FD-layout={mean['fd_layout']:.2f}±{sd['fd_layout']:.2f} label-Dice={mean['dice']:.3f}±{sd['dice']:.3f} "
-              f"nearest-train-L1={mean['nn_l1']:.4f} pairwise-L1={mean['div']:.4f} "
-              f"two-sample-AUC={auc:.3f} ({ms:.1f} ms/sample batched, 1 thread)")
-        print(format_bars(res))
-        if a.write and card.card is not None and card.card.bundled:
-            data = json.loads(card.card.card_path.read_text())
-            data.setdefault("metrics", {})["generation"] = res
-            card.card.card_path.write_text(json.dumps(data, indent=2) + "\n")
-            from PIL import Image
-
-            grid_dir = card.card.card_path.parent / "samples"
-            grid_dir.mkdir(exist_ok=True)
-            Image.fromarray(sample_grid(out[:16], cols=8).numpy()).save(grid_dir / f"{card.name}.png", optimize=True)
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
+    for json_path, group in groups:
+        if json_path == a.installed_json:
+            print("\ninstalled checkpoints of the same names:")
+        results: dict[str, dict] = {}
+        for card in group:
+            size = int(card.image_size)
+            if size not in refs:
+                refs[size] = reference_figures(size, feat, seg, seg_size, a.folds, a.auc_epochs)
+            results[card.name] = measure(card, refs[size], feat, seg, seg_size, a)
+        if json_path:
+            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -64,6 +64,8 @@ def main() -> int:
                     help="a folder of checkpoints (e.g. a train-all output) that take the place of the installed "
                          "ones of the same names")
     args = ap.parse_args()
+    if args.max_slices == 1 and "synthesis" in args.tasks:
+        ap.error("--max-slices 1: the synthesis rows' FD-medgan needs at least 2 slices (0 = all)")
     if args.checkpoints:
         from medgan import inference
         from medgan.recipes.override import checkpoints_first

@@ -12,6 +12,9 @@ _HOME = Path(tempfile.mkdtemp(prefix="medgan-test-home-"))
 os.environ.setdefault("MEDGAN_HOME", str(_HOME))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# the suite runs as two workers on two cores, with app servers, training workers and benchmarks as subprocesses
+# (which inherit this): one intra-op thread each avoids oversubscription stalls; a test may still set its own count
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

@@ -77,6 +77,9 @@ def test_cli_refuses_a_size_its_parent_was_not_trained_at():
     assert grown.data.image_size == 128 and grown.run.grown_from["image_size"] == 64
     assert build_config(parser.parse_args(base)).data.image_size == 64
     assert build_config(parser.parse_args([*base, "--image-size", "64"])).data.image_size == 64
+    assert build_config(parser.parse_args([*base, "--quality-samples", "16"])).run.quality_samples == 16
+    with pytest.raises(ValueError, match="--quality-samples must be ≥ 2"):
+        build_config(parser.parse_args([*base, "--quality-samples", "1"]))
 
 
 def test_warm_up_ramps_the_learning_rate_linearly():
@@ -103,7 +106,8 @@ def test_published_fine_tune_carries_lineage_metrics_and_frozen_parts(tmp_path, 
     out = tmp_path / "run"
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    assert main(parser.parse_args([*train_args(spec), "--out", str(out)])) == 0
+    readout = ["--quality-samples", "16"]  # the readout's code path at a quarter of its samples
+    assert main(parser.parse_args([*train_args(spec), *readout, "--out", str(out)])) == 0
     name = publish(out, "tuned", data_desc="embedded", job_id="j1", command=shell_command(train_args(spec), out))
     card = json.loads((home / "checkpoints" / f"{name}.json").read_text())
 
@@ -125,6 +129,7 @@ def test_published_fine_tune_carries_lineage_metrics_and_frozen_parts(tmp_path, 
     for split in ("before", "after"):
         assert set(q[split]) >= {"fd_medgan", "label_agreement", "diversity_l1"}
         assert q[split]["fd_medgan"] > 0 and 0 <= q[split]["label_agreement"] <= 1 and q[split]["diversity_l1"] > 0
+        assert q[split]["samples"] == 16
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert {e.get("split") for e in events if e["type"] == "val"} >= {"parent", "after"}
     from medgan.jobs.progress import read_progress

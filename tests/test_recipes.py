@@ -1,5 +1,6 @@
 """The retraining recipe (``python -m medgan train-all``): the table, the commands it builds, the verdicts, and
-the smoke profile run end to end (a few steps of every bundled model on the CPU, exported, measured)."""
+the smoke profile run end to end (a few steps of one model per task on the CPU, exported, measured); every
+row's command is checked against the training CLI without training."""
 
 from __future__ import annotations
 
@@ -84,7 +85,11 @@ def test_dry_run_prints_one_command_per_model_and_gpu_needs_cuda(capsys: pytest.
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 + len(RECIPES)
     assert all("python -m medgan train --task" in line for line in lines[1:])
-    assert main(["train-all", "--only", "nope", "--dry-run"]) == 2
+    assert main(["train-all", "--smoke", "--only", "wgangp_sr4,dcgan_generation", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["wgangp_sr4", "dcgan_generation"]  # in the table's order
+    assert main(["train-all", "--only", "nope,wgangp_sr4", "--dry-run"]) == 2
+    assert "no recipe for nope; valid: " in capsys.readouterr().err
     if not torch.cuda.is_available():
         assert main(["train-all", "--profile", "gpu", "--out", "x"]) == 2
         assert "needs a CUDA GPU" in capsys.readouterr().err
@@ -130,10 +135,36 @@ def test_a_new_checkpoint_replaces_the_installed_one_only_where_it_beats_it(tmp_
     assert text.count("REPLACED") == 3 and text.count("keeps installed") == 2
 
 
+# one row per task family, and each generator kind: a U-Net (pix2pix), SPADE, the segmentation U-Net, the
+# enhancement WGAN-GP (real pydicom slices too) and an unconditional generator
+SMOKE_ROWS = ("pix2pix_synthesis", "spade_inpainting", "unet_segmentation", "wgangp_denoise", "stylegan_generation")
+
+
+def test_the_smoke_rows_cover_every_task_and_conditional_generator() -> None:
+    rows = [recipe(n) for n in SMOKE_ROWS]
+    assert {r.task for r in rows} == {r.task for r in RECIPES}
+    assert {r.arch for r in rows if r.task != "generation"} >= {"pix2pix", "spade", "unet", "wgangp"}
+
+
+def test_a_failed_quality_report_is_said_and_replaces_nothing(tmp_path: Path) -> None:
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "wgangp_denoise.json").write_text(json.dumps({"metrics": {"test": {"psnr": 99.0}}}))
+    outcomes = {n: Outcome(n, recipe(n).task, 2, steps=2, status="finished")
+                for n in ("wgangp_denoise", "dcgan_generation")}
+    quality = {"new": {"dcgan_generation": _gen(5, 0.01)}, "installed": {},
+               "failed": {"generation": "quality/generation.txt (exit 1)",
+                          "conditional": "quality/conditional.txt (exit 1)"}}
+    decide(outcomes, tmp_path, quality)
+    assert outcomes["dcgan_generation"].report_failed == "quality/generation.txt (exit 1)"
+    assert outcomes["wgangp_denoise"].report_failed == "quality/conditional.txt (exit 1)"
+    assert not any(o.beats for o in outcomes.values())  # no verdict from a report that did not run through
+    assert format_summary(outcomes, PROFILES["smoke"], 1.0).count("quality report FAILED") == 2
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(2400)
-def test_the_smoke_profile_trains_exports_and_measures_every_model(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.timeout(1200)
+def test_the_smoke_profile_trains_exports_and_measures_one_model_per_task(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from medgan.cli import main
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -141,11 +172,14 @@ def test_the_smoke_profile_trains_exports_and_measures_every_model(tmp_path: Pat
 
     before = {p.name: p.stat().st_mtime for p in (ROOT / "checkpoints").iterdir() if p.is_file()}
     out = tmp_path / "all"
-    assert main(["train-all", "--smoke", "--out", str(out)]) == 0
+    rows = [recipe(n) for n in SMOKE_ROWS]
+    assert main(["train-all", "--smoke", "--only", ",".join(SMOKE_ROWS), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["profile"] == "smoke" and set(summary["models"]) == {r.name for r in RECIPES}
-    for r in RECIPES:
+    assert summary["profile"] == "smoke" and set(summary["models"]) == set(SMOKE_ROWS)
+    assert sorted(p.stem for p in (out / "checkpoints").glob("*.json")) == sorted(SMOKE_ROWS)  # only those
+    conditional = (out / "quality" / "conditional.txt").read_text()
+    for r in rows:
         card = json.loads((out / "checkpoints" / f"{r.name}.json").read_text())
         assert (out / "checkpoints" / f"{r.name}.safetensors").stat().st_size > 0
         assert card["steps"] == 2 and card["task"] == r.task
@@ -153,17 +187,18 @@ def test_the_smoke_profile_trains_exports_and_measures_every_model(tmp_path: Pat
         assert card["training_wall_s"] > 0 and card["recipe"] == "python -m medgan train-all --profile smoke"
         assert r.name in printed
         model = summary["models"][r.name]
-        assert model["status"] == "finished" and model["steps"] == 2
+        assert model["status"] == "finished" and model["steps"] == 2 and not model["report_failed"]
         if r.task != "generation":
             assert card["metrics"]["test"], r.name  # re-measured on the held-out slices by the export
             assert model["new"] is not None and model["installed"] is not None
+            assert any(r.name in line and line.startswith(r.task) for line in conditional.splitlines()), r.name
     gen = json.loads((out / "quality" / "generation_new.json").read_text())
     installed = json.loads((out / "quality" / "generation_installed.json").read_text())
-    names = {r.name for r in RECIPES if r.task == "generation"}
+    names = {r.name for r in rows if r.task == "generation"}
     assert set(gen) == set(installed) == names
     for res in gen.values():
         assert set(res["bars"]) == {k for k, _ in BARS} and res["image_size"] == 64
-    assert "test slices" in (out / "quality" / "conditional.txt").read_text()
+    assert "held-out test slices: 2" in conditional
     # nothing installed was touched without --replace
     assert before == {p.name: p.stat().st_mtime for p in (ROOT / "checkpoints").iterdir() if p.is_file()}
     shutil.rmtree(out / "runs")

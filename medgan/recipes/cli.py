@@ -58,4 +58,4 @@ def main(args: argparse.Namespace) -> int:
     from medgan.recipes.runner import run_all
 
     outcomes = run_all(profile, out, only=only or None, replace=args.replace, quality=not args.no_quality)
-    return 0 if all(o.status != "failed" for o in outcomes.values()) else 1
+    return 0 if all(o.status != "failed" and not o.report_failed for o in outcomes.values()) else 1

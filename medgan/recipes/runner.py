@@ -46,6 +46,7 @@ class Outcome:
     installed: float | None = None
     beats: bool = False
     replaced: bool = False
+    report_failed: str = ""  # the quality report that measured it and exited with an error
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -138,25 +139,26 @@ def export_all(outcomes: dict[str, Outcome], out: Path, profile: Profile) -> Non
 
 
 def run_quality(out: Path, profile: Profile, names: list[str], python: str = sys.executable) -> dict[str, Any]:
-    """``benchmarks/generation_quality.py`` on the new and on the installed generation checkpoints (JSON kept),
-    and ``benchmarks/quality.py`` on the new conditional ones (text report), the three at once; returns the
-    generation figures as ``{"new": {...}, "installed": {...}}``."""
+    """``benchmarks/generation_quality.py`` on the new generation checkpoints and the installed ones of the same
+    names (one run: the real-slice reference is computed once; JSON kept), and ``benchmarks/quality.py`` on the new
+    conditional ones (text report), the two at once; returns the generation figures as
+    ``{"new": {...}, "installed": {...}}`` and, under ``"failed"``, each report that exited with an error
+    (``{"conditional": "quality/conditional.txt (exit 1)"}``)."""
     qdir = out / "quality"
     qdir.mkdir(parents=True, exist_ok=True)
     env = _env(profile)
     gen = [n for n in names if n.endswith("_generation")]
-    procs: list[tuple[subprocess.Popen, Any]] = []
+    procs: list[tuple[subprocess.Popen, Any, Path]] = []
 
     def start(cmd: list[str], log: Path) -> None:
         f = open(log, "w")  # noqa: SIM115 (closed below)
-        procs.append((subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)), f))
+        procs.append((subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)), f, log))
 
     if gen:
-        base = [python, str(ROOT / "benchmarks" / "generation_quality.py"), "--samples", str(profile.quality_samples),
-                "--seeds", str(profile.quality_seeds), "--auc-epochs", str(profile.auc_epochs), "--names", *gen]
-        start([*base, "--checkpoints", str(out / "checkpoints"), "--json", str(qdir / "generation_new.json")],
-              qdir / "generation_new.txt")
-        start([*base, "--json", str(qdir / "generation_installed.json")], qdir / "generation_installed.txt")
+        start([python, str(ROOT / "benchmarks" / "generation_quality.py"), "--samples", str(profile.quality_samples),
+               "--seeds", str(profile.quality_seeds), "--auc-epochs", str(profile.auc_epochs), "--names", *gen,
+               "--checkpoints", str(out / "checkpoints"), "--json", str(qdir / "generation_new.json"),
+               "--installed-json", str(qdir / "generation_installed.json")], qdir / "generation.txt")
     cond = [n for n in names if not n.endswith("_generation")]
     if cond:
         from medgan.recipes.table import recipe
@@ -166,14 +168,18 @@ def run_quality(out: Path, profile: Profile, names: list[str], python: str = sys
                "--max-slices", str(profile.quality_max_slices), "--threads", str(profile.quality_threads),
                "--models", ",".join(cond),
                "--checkpoints", str(out / "checkpoints")], qdir / "conditional.txt")
-    for proc, f in procs:
-        proc.wait()
+    failed: dict[str, str] = {}
+    for proc, f, log in procs:
+        if proc.wait() != 0:
+            failed[log.stem] = f"{log.relative_to(out)} (exit {proc.returncode})"  # generation | conditional
+            logger.error("quality report failed: %s", failed[log.stem])
         f.close()
     found: dict[str, Any] = {"new": {}, "installed": {}}
-    for which in found:
+    for which in ("new", "installed"):
         path = qdir / f"generation_{which}.json"
         if path.exists():
             found[which] = json.loads(path.read_text())
+    found["failed"] = failed
     return found
 
 
@@ -184,14 +190,17 @@ def _generation_key(res: dict[str, Any] | None) -> tuple[int, float] | None:
 
 
 def decide(outcomes: dict[str, Outcome], out: Path, quality: dict[str, Any]) -> None:
-    """Fill ``metric`` / ``new`` / ``installed`` / ``beats`` of each outcome (see the module docstring)."""
+    """Fill ``metric`` / ``new`` / ``installed`` / ``beats`` of each outcome (see the module docstring); a model
+    whose quality report failed (``quality["failed"]``) says so and beats nothing."""
     from medgan.inference import find_card
     from medgan.recipes.table import recipe
 
+    failed = quality.get("failed", {})
     for o in outcomes.values():
         if o.status == "failed":
             continue
         r = recipe(o.name)
+        o.report_failed = failed.get("generation" if r.task == "generation" else "conditional", "")
         if r.task == "generation":
             new, old = quality["new"].get(o.name), quality["installed"].get(o.name)
             o.metric = "bars passed (FD-medgan)"
@@ -199,7 +208,7 @@ def decide(outcomes: dict[str, Outcome], out: Path, quality: dict[str, Any]) -> 
             o.installed = None if old is None else float(old["bars_passed"])
             o.detail = {"new": new, "installed": old}
             kn, ko = _generation_key(new), _generation_key(old)
-            o.beats = kn is not None and (ko is None or kn > ko)
+            o.beats = kn is not None and (ko is None or kn > ko) and not o.report_failed
             continue
         metric = r.primary[0]
         card = json.loads((out / "checkpoints" / f"{o.name}.json").read_text())
@@ -209,7 +218,7 @@ def decide(outcomes: dict[str, Outcome], out: Path, quality: dict[str, Any]) -> 
             o.installed = (find_card(o.name).metrics.get("test") or {}).get(metric)
         except ValueError:
             o.installed = None
-        o.beats = o.new is not None and (o.installed is None or o.new > o.installed)
+        o.beats = o.new is not None and (o.installed is None or o.new > o.installed) and not o.report_failed
 
 
 def replace_installed(outcomes: dict[str, Outcome], out: Path, dest: Path | None = None) -> None:
@@ -237,6 +246,8 @@ def format_summary(outcomes: dict[str, Outcome], profile: Profile, wall_s: float
         verdict = "REPLACED" if o.replaced else ("beats installed" if o.beats else "keeps installed")
         lines.append(f"{o.name:22s} {o.status:10s} {o.steps:>5d}/{o.planned_steps:<5d} {o.train_s:8.1f}  "
                      f"{o.metric:26s} {_fmt(o.new):>8s} {_fmt(o.installed):>9s}  {verdict}")
+        if o.report_failed:
+            lines.append(f"    quality report FAILED: {o.report_failed}")
         new = (o.detail or {}).get("new") or {}
         if new.get("bars"):
             lines.append("    bars: " + ", ".join(f"{k} {'PASS' if v else 'MISS'}" for k, v in new["bars"].items()))

@@ -42,7 +42,7 @@ class Profile:
     cadence: int  # --sample-every / --ckpt-every
     quality_samples: int  # generation_quality --samples
     quality_seeds: int
-    quality_max_slices: int  # benchmarks/quality.py --max-slices (0 = all test slices)
+    quality_max_slices: int  # benchmarks/quality.py --max-slices (0 = all test slices; FD-medgan needs ≥ 2)
     progressive: bool  # generation: grow the bundled 64 px checkpoint instead of training from scratch
     threads: int = 1  # OMP_NUM_THREADS per training process
     image_size: int | None = None  # every model at this size instead of the table's (smoke: small and quick)
@@ -61,7 +61,7 @@ PROFILES: dict[str, Profile] = {
                    summary="the long CPU recipe (bf16 where the CPU has it natively, one model after another; days "
                            "on 2 cores)"),
     "smoke": Profile("smoke", "cpu", (), train_seconds=300, jobs=2, cadence=0, quality_samples=8, quality_seeds=1,
-                     quality_max_slices=1, progressive=False, threads=1, image_size=64, auc_epochs=2,
+                     quality_max_slices=2, progressive=False, threads=1, image_size=64, auc_epochs=2,
                      drop_flags=("--ema-decay",),  # its BatchNorm re-estimation (1024 samples) would dominate
                      summary="a few steps of each on the CPU: checks that the recipe runs end to end"),
 }

@@ -79,6 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quality-readout", action="store_true",
                         help="generation: at the end, FD-medgan / label agreement / diversity on a fixed sample set "
                              "(and of the --init-from parent), in metrics.jsonl and the card")
+    parser.add_argument("--quality-samples", type=int, default=None,
+                        help="samples of the quality readout (default 64; FD from fewer moves more with the draw)")
     parser.add_argument("--name", default=None, help="checkpoint name written into the model card")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -175,10 +177,15 @@ def _model_args(cfg: TrainConfig, args: argparse.Namespace) -> None:
 
 
 def _freeze(cfg: TrainConfig, args: argparse.Namespace) -> None:
-    """``--freeze`` (checked against the generator's parts) and ``--quality-readout``."""
+    """``--freeze`` (checked against the generator's parts) and ``--quality-readout`` / ``--quality-samples``."""
     if getattr(args, "warmup_steps", None) is not None and args.warmup_steps < 0:
         raise ValueError(f"--warmup-steps must be ≥ 0, got {args.warmup_steps}")
     cfg.run.quality_readout = bool(getattr(args, "quality_readout", False))
+    samples = getattr(args, "quality_samples", None)
+    if samples is not None:
+        if samples < 2:
+            raise ValueError(f"--quality-samples must be ≥ 2 (FD needs two), got {samples}")
+        cfg.run.quality_samples = samples
     what = [w.strip() for w in (getattr(args, "freeze", None) or "").split(",") if w.strip()]
     if not what:
         return

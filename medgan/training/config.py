@@ -86,6 +86,7 @@ class RunConfig:
     grown_from: dict[str, Any] | None = None  # generation: init_from's generator grown to a larger size (progressive)
     freeze: list[str] = field(default_factory=list)  # generator parts that do not train (medgan.training.finetune)
     quality_readout: bool = False  # generation: fixed-sample-set readout of the final model (and the parent)
+    quality_samples: int = 64  # samples of that readout (medgan.training.readout.SAMPLES)
     amp: bool = True  # bf16 mixed precision on CUDA
     amp_cpu: bool = False  # bf16 mixed precision on CPU too (about 1.8× faster where the CPU has AVX512-BF16 / AMX)
     command: str = ""

@@ -169,7 +169,7 @@ def _quality(cfg: TrainConfig, generator: torch.nn.Module, train_set: Any, log: 
         if cfg.run.init_from:
             models["parent"] = find_card(cfg.run.init_from).build()
         ref = torch.from_numpy(train_set.images[:, None].astype("float32"))
-        res = readout.readout(models, int(cfg.z_dim or 128), ref)
+        res = readout.readout(models, int(cfg.z_dim or 128), ref, n=cfg.run.quality_samples)
     except (ValueError, OSError, RuntimeError) as exc:  # a missing feature network must not fail the run
         logger.warning("quality readout skipped: %s", exc)
         return {"error": f"quality readout skipped: {exc}"}
