@@ -212,3 +212,25 @@ def test_outline_undo_and_eraser_on_the_painter(page, artifacts_dir):
     link.wait_for(timeout=60_000)
     saved = np.asarray(Image.open(io.BytesIO(pg.request.get(link.get_attribute("href")).body())))
     assert np.array_equal(saved.ravel(), codes)
+
+
+def test_a_stroke_painted_while_a_redraw_of_its_slice_is_on_its_way_is_kept(page):
+    """A stroke made after the last event left but before its new view of the same slice arrives stays on the
+    painter (and is sent with the next event); a view of another slice starts clean."""
+    from tests.painter import brush, stroke
+
+    pg = page
+    before = _view(pg)
+    pg.locator("#mg-load-example").click()
+    _wait_view(pg, before)
+    view = pg.evaluate("(document.querySelector('#mg-view textarea, #mg-view input') || {}).value")
+    brush(pg, (255, 255, 255))
+    stroke(pg)  # not sent yet
+    painted = pg.evaluate("Array.from(window.mgP.codes).filter(c => c & 128).length")
+    assert painted > 50
+    scan, axis, index, draws = _view(pg).split(":")
+    for slice_index, kept in ((index, painted), (str(int(index) + 1), 0)):
+        key = f"{scan}:{axis}:{slice_index}:{int(draws) + 100}"
+        pg.evaluate("([v, k]) => { const m = JSON.parse(v); m.key = k; return window.mgShow(JSON.stringify(m)); }",
+                    [view, key])
+        assert pg.evaluate("Array.from(window.mgP.codes).filter(c => c & 128).length") == kept

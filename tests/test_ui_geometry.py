@@ -115,3 +115,22 @@ def test_strokes_land_on_their_own_slice_and_strokes_of_another_scan_are_refused
     assert (LV.take(s.labels, 0, index)[100:110, 100:110] == 1).all() and s.index == index + 4
     with pytest.raises(gr.Error, match="another scan or slice"):
         H.on_view(s, "axial", index, 0.5, 1.0, PT.strokes_message("otherscan:0:1:1", lab))
+
+
+def test_label_buttons_keep_what_was_painted_before_them():
+    """Auto-labels keeps a region painted just before it; Clear region keeps labels painted just before it."""
+    from medgan.ui import load_view as LV
+    from medgan.ui import studio_handlers as H
+    from medgan.ui.common import Session
+    from tests.strokes import BRAIN_REGION, painted
+
+    s, view = H.on_example("Brain MRI volume with labels (embedded)", Session())[0:8:7]
+    s, view, _legend, _status = H.on_auto_labels(s, 0.5, 1.0, painted(view, BRAIN_REGION))
+    codes = PT.view_codes(view)[1]
+    assert ((codes & PT.REGION_BIT) > 0)[BRAIN_REGION].all()  # the region survives the new labels
+    key, codes = PT.view_codes(view)
+    lab = codes & (PT.REGION_BIT - 1)
+    lab[10:20, 10:20] = 3
+    s, view = H.on_clear_region(s, 0.5, 1.0, PT.strokes_message(key, lab))
+    codes = PT.view_codes(view)[1]
+    assert not (codes & PT.REGION_BIT).any() and (LV.take(s.labels, s.axis, s.index)[10:20, 10:20] == 3).all()

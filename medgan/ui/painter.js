@@ -11,6 +11,7 @@
   const P = {
     view: null, img: null, codes: null, dirty: false, seq: 0, drawn: 0,
     tool: 1, size: 12, undo: [], opacity: 0.4, outline: false, down: false, last: null, cursor: null,
+    unsent: new Map(),  // voxel → code painted since the strokes were last sent
     layer: null,  // the label overlay drawn from the codes; null when the codes or the style changed
   };
   window.mgP = P;
@@ -45,8 +46,13 @@
     const [img, codesImg] = await Promise.all([loadImage(v.image), loadImage(v.codes)]);
     if (seq !== P.seq) return [];  // a newer view arrived while these decoded
     const [h, w] = v.shape;
-    P.view = v; P.img = img; P.codes = readCodes(codesImg, w, h);
-    P.dirty = false; P.undo = []; P.layer = null;
+    const codes = readCodes(codesImg, w, h);
+    // Strokes painted while this view was on its way (never sent) are kept when it shows the same slice.
+    const keep = P.unsent.size > 0 && P.view && sameSlice(P.view.key, v.key);
+    if (keep) P.unsent.forEach((code, i) => { codes[i] = code; });
+    else P.unsent = new Map();
+    P.view = v; P.img = img; P.codes = codes;
+    P.dirty = keep; P.undo = []; P.layer = null;
     P.opacity = v.opacity; P.outline = v.outline;
     if (P.tool !== "region" && P.tool !== "erase" && P.tool >= v.colours.length) P.tool = 1;
     tools(v);
@@ -63,9 +69,12 @@
     return [];
   };
 
+  const sameSlice = (a, b) => a.split(":").slice(0, 3).join(":") === b.split(":").slice(0, 3).join(":");
+
   // What the server needs of the painter: the view key and, when something was painted, the codes.
   window.mgStrokes = () => {
     if (!P.view) return "";
+    P.unsent = new Map();
     if (!P.dirty) return JSON.stringify({key: P.view.key});
     const [h, w] = P.view.shape;
     const c = document.createElement("canvas");
@@ -167,6 +176,7 @@
         if (P.tool === "erase") P.codes[i] = 0;
         else if (P.tool === "region") P.codes[i] |= REGION;
         else P.codes[i] = (P.codes[i] & REGION) | P.tool;
+        P.unsent.set(i, P.codes[i]);
       }
     }
     P.dirty = true;
@@ -180,6 +190,7 @@
   const undo = () => {
     if (!P.undo.length) return;
     P.codes = P.undo.pop();
+    P.unsent = new Map();
     P.dirty = true;
     P.layer = null;
     render();

@@ -135,12 +135,15 @@ def build_studio_tab() -> None:
     style_js = "(s, o, l) => { window.mgStyle(o, l); return [s, o, l]; }"  # redrawn at once in the browser
     opacity.input(H.on_overlay, [session, opacity, outline], [session], js=style_js, **fast)
     outline.input(H.on_overlay, [session, opacity, outline], [session], js=style_js, **fast)
-    lw = [session, level, width]  # these replace the slice's labels: they need not wait for the painter's strokes
-    auto_btn.click(H.on_auto_labels, lw, [*view_out, legend, status], **PRIVATE)
-    data_btn.click(H.on_dataset_labels, lw, [*view_out, status], **PRIVATE)
-    clear_btn.click(H.on_clear_labels, lw, view_out, **PRIVATE)
-    clear_region_btn.click(H.on_clear_region, lw, view_out, **PRIVATE)
-    label_file.upload(H.on_label_file, [label_file, *lw], [*view_out, label_file], **PRIVATE)
+    lw = [session, level, width, strokes]  # the strokes so far are kept first (a painted region stays)
+    lw_js = {"js": with_strokes(lw, strokes), **PRIVATE}
+    auto_btn.click(H.on_auto_labels, lw, [*view_out, legend, status], **lw_js)
+    data_btn.click(H.on_dataset_labels, lw, [*view_out, status], **lw_js)
+    clear_btn.click(H.on_clear_labels, lw, view_out, **lw_js)
+    clear_region_btn.click(H.on_clear_region, lw, view_out, **lw_js)
+    file_in = [label_file, *lw]
+    label_file.upload(H.on_label_file, file_in, [*view_out, label_file], js=with_strokes(file_in, strokes),
+                      **PRIVATE)
     save_in = [session, strokes]
     save_labels_btn.click(H.on_save_labels, save_in, [session, saved_labels], js=with_strokes(save_in, strokes),
                           **PRIVATE)

@@ -68,11 +68,6 @@ def commit_strokes(s: Session, strokes: str | None) -> np.ndarray:
     return np.zeros(shape, bool)
 
 
-def current_region(s: Session) -> np.ndarray | None:
-    """The region painted on the slice on screen, as of the last event that read the painter."""
-    return s.region if s.painted is not None and s.painted.key == s.view_key() else None
-
-
 def view_for(s: Session, level: float, width: float, region: np.ndarray | None = None) -> str:
     """The painter's view of the current slice (remembered by its key, to read the strokes against)."""
     image = unit_slice(s, level, width)
@@ -181,11 +176,11 @@ def on_preset(s: Session, preset: str) -> tuple:
 
 
 @friendly("compute automatic labels")
-def on_auto_labels(s: Session, level: float, width: float) -> tuple:
-    """Segment the current slice with the bundled U-Net and put the result on the label layer."""
+def on_auto_labels(s: Session, level: float, width: float, strokes: str | None = None) -> tuple:
+    """Segment the current slice with the bundled U-Net and put the result on the label layer (the painted region
+    stays)."""
     need_scan(s)
-
-    region = current_region(s)
+    region = commit_strokes(s, strokes)
     seg = tasks.segmenter()
     if seg is None:
         raise UserError(f"the segmentation checkpoint {tasks.SEGMENTER!r} is not installed")
@@ -202,11 +197,11 @@ def on_auto_labels(s: Session, level: float, width: float) -> tuple:
 
 
 @friendly("restore the dataset labels")
-def on_dataset_labels(s: Session, level: float, width: float) -> tuple:
+def on_dataset_labels(s: Session, level: float, width: float, strokes: str | None = None) -> tuple:
     need_scan(s)
     if s.scan.labels is None:
         raise UserError("this scan has no labels of its own; use Auto-labels or load a label map")
-    region = current_region(s)
+    region = commit_strokes(s, strokes)
     if s.labels is None:
         s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
     LV.put(s.labels, s.axis, s.index, LV.take(np.asarray(s.scan.labels), s.axis, s.index).astype(np.uint8))
@@ -215,26 +210,27 @@ def on_dataset_labels(s: Session, level: float, width: float) -> tuple:
 
 
 @friendly("clear the labels")
-def on_clear_labels(s: Session, level: float, width: float) -> tuple:
+def on_clear_labels(s: Session, level: float, width: float, strokes: str | None = None) -> tuple:
     need_scan(s)
-    region = current_region(s)
+    region = commit_strokes(s, strokes)
     if s.labels is not None:
         LV.put(s.labels, s.axis, s.index, np.zeros_like(LV.take(s.labels, s.axis, s.index)))
     return s, view_for(s, level, width, region)
 
 
 @friendly("clear the region")
-def on_clear_region(s: Session, level: float, width: float) -> tuple:
+def on_clear_region(s: Session, level: float, width: float, strokes: str | None = None) -> tuple:
     need_scan(s)
+    commit_strokes(s, strokes)  # the labels painted so far stay
     return s, view_for(s, level, width, None)
 
 
 @friendly("read the label map", keep=4, clear=1)
-def on_label_file(path: str | None, s: Session, level: float, width: float) -> tuple:
+def on_label_file(path: str | None, s: Session, level: float, width: float, strokes: str | None = None) -> tuple:
     need_scan(s)
     if not path:
         raise UserError("no label file was given")
-    region = current_region(s)
+    region = commit_strokes(s, strokes)
     shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
     lab = A.read_label_file(str(path), shape, num_classes(s))
     s.auto_labelled.discard((s.axis, s.index))
