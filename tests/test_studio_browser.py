@@ -6,6 +6,7 @@ the scan. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -216,7 +217,8 @@ def test_outline_undo_and_eraser_on_the_painter(page, artifacts_dir):
 
 def test_a_stroke_painted_while_a_redraw_of_its_slice_is_on_its_way_is_kept(page):
     """A stroke made after the last event left but before its new view of the same slice arrives stays on the
-    painter (and is sent with the next event); a view of another slice starts clean."""
+    painter (and is sent with the next event); a view of another slice starts clean, and the strokes left on the
+    replaced slice go to the server with the next event."""
     from tests.painter import brush, stroke
 
     pg = page
@@ -229,8 +231,13 @@ def test_a_stroke_painted_while_a_redraw_of_its_slice_is_on_its_way_is_kept(page
     painted = pg.evaluate("Array.from(window.mgP.codes).filter(c => c & 128).length")
     assert painted > 50
     scan, axis, index, draws = _view(pg).split(":")
+    keys = []
     for slice_index, kept in ((index, painted), (str(int(index) + 1), 0)):
-        key = f"{scan}:{axis}:{slice_index}:{int(draws) + 100}"
+        keys.append(f"{scan}:{axis}:{slice_index}:{int(draws) + 100 + len(keys)}")
         pg.evaluate("([v, k]) => { const m = JSON.parse(v); m.key = k; return window.mgShow(JSON.stringify(m)); }",
-                    [view, key])
+                    [view, keys[-1]])
         assert pg.evaluate("Array.from(window.mgP.codes).filter(c => c & 128).length") == kept
+    # the strokes left on the replaced slice go along with the next event, named by that slice's view
+    msg = json.loads(pg.evaluate("window.mgStrokes()"))
+    assert msg["key"] == keys[1] and "codes" not in msg and msg["orphan"]["key"] == keys[0]
+    assert "orphan" not in json.loads(pg.evaluate("window.mgStrokes()"))  # sent once

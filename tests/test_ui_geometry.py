@@ -115,6 +115,12 @@ def test_strokes_land_on_their_own_slice_and_strokes_of_another_scan_are_refused
     assert (LV.take(s.labels, 0, index)[100:110, 100:110] == 1).all() and s.index == index + 4
     with pytest.raises(gr.Error, match="another scan or slice"):
         H.on_view(s, "axial", index, 0.5, 1.0, PT.strokes_message("otherscan:0:1:1", lab))
+    # strokes left on a slice that was replaced before they were sent ("orphan") land on their own slice too
+    lab[30:40, 30:40] = 2
+    current = json.loads(PT.strokes_message(s.view_key()))
+    current["orphan"] = json.loads(PT.strokes_message(key, lab))
+    s, _ = H.on_view(s, "axial", index + 5, 0.5, 1.0, json.dumps(current))
+    assert (LV.take(s.labels, 0, index)[30:40, 30:40] == 2).all() and s.index == index + 5
 
 
 def test_label_buttons_keep_what_was_painted_before_them():

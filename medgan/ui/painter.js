@@ -12,6 +12,7 @@
     view: null, img: null, codes: null, dirty: false, seq: 0, drawn: 0,
     tool: 1, size: 12, undo: [], opacity: 0.4, outline: false, down: false, last: null, cursor: null,
     unsent: new Map(),  // voxel → code painted since the strokes were last sent
+    orphan: null,  // {key, codes} of a slice replaced before its strokes were sent
     layer: null,  // the label overlay drawn from the codes; null when the codes or the style changed
   };
   window.mgP = P;
@@ -50,7 +51,8 @@
     // Strokes painted while this view was on its way (never sent) are kept when it shows the same slice.
     const keep = P.unsent.size > 0 && P.view && sameSlice(P.view.key, v.key);
     if (keep) P.unsent.forEach((code, i) => { codes[i] = code; });
-    else P.unsent = new Map();
+    else if (P.unsent.size > 0 && P.view) P.orphan = {key: P.view.key, codes: encode(P.codes, P.view.shape)};
+    if (!keep) P.unsent = new Map();
     P.view = v; P.img = img; P.codes = codes;
     P.dirty = keep; P.undo = []; P.layer = null;
     P.opacity = v.opacity; P.outline = v.outline;
@@ -71,23 +73,31 @@
 
   const sameSlice = (a, b) => a.split(":").slice(0, 3).join(":") === b.split(":").slice(0, 3).join(":");
 
-  // What the server needs of the painter: the view key and, when something was painted, the codes.
-  window.mgStrokes = () => {
-    if (!P.view) return "";
-    P.unsent = new Map();
-    if (!P.dirty) return JSON.stringify({key: P.view.key});
-    const [h, w] = P.view.shape;
+  // The codes of a slice as a lossless PNG data URL (grey value = code).
+  const encode = (codes, shape) => {
+    const [h, w] = shape;
     const c = document.createElement("canvas");
     c.width = w; c.height = h;
     const cx = c.getContext("2d");
     const im = cx.createImageData(w, h);
-    for (let i = 0; i < P.codes.length; i++) {
+    for (let i = 0; i < codes.length; i++) {
       const k = 4 * i;
-      im.data[k] = im.data[k + 1] = im.data[k + 2] = P.codes[i];
+      im.data[k] = im.data[k + 1] = im.data[k + 2] = codes[i];
       im.data[k + 3] = 255;
     }
     cx.putImageData(im, 0, 0);
-    return JSON.stringify({key: P.view.key, codes: c.toDataURL("image/png")});
+    return c.toDataURL("image/png");
+  };
+
+  // What the server needs of the painter: the view key and, when something was painted, the codes; strokes left
+  // on a slice that was replaced before they were sent go along as ``orphan`` (they land on their own slice).
+  window.mgStrokes = () => {
+    if (!P.view) return "";
+    P.unsent = new Map();
+    const msg = {key: P.view.key};
+    if (P.dirty) msg.codes = encode(P.codes, P.view.shape);
+    if (P.orphan) { msg.orphan = P.orphan; P.orphan = null; }
+    return JSON.stringify(msg);
   };
 
   // Replace input ``pos`` of an event with the strokes (used as the ``js`` of Studio events).

@@ -124,10 +124,9 @@ def view_payload(image: np.ndarray, labels: np.ndarray | None, region: np.ndarra
     return json.dumps(payload), Painted(key, geometry, *where)
 
 
-def parse_strokes(strokes: str | None) -> tuple[str, np.ndarray | None]:
-    """What the painter sent → (its view key, the codes (H, W) or None when nothing was painted)."""
+def _message(strokes: str | None) -> dict:
     if not strokes:
-        return "", None
+        return {}
     if len(strokes) > MAX_STROKES_CHARS:
         raise UserError("the painter sent more than a slice's strokes; nothing was changed, reload the page")
     try:
@@ -136,8 +135,22 @@ def parse_strokes(strokes: str | None) -> tuple[str, np.ndarray | None]:
         raise UserError("the painter's strokes arrived damaged; nothing was changed, try again") from exc
     if not isinstance(msg, dict):
         raise UserError("the painter's strokes arrived damaged; nothing was changed, try again")
+    return msg
+
+
+def parse_strokes(strokes: str | None) -> tuple[str, np.ndarray | None]:
+    """What the painter sent → (its view key, the codes (H, W) or None when nothing was painted)."""
+    msg = _message(strokes)
     codes = msg.get("codes")
     return str(msg.get("key") or ""), (None if not codes else read_png_data_url(codes))
+
+
+def parse_orphan(strokes: str | None) -> tuple[str, np.ndarray] | None:
+    """Strokes the painter sent along for a slice that was replaced before they were sent: (view key, codes)."""
+    orphan = _message(strokes).get("orphan")
+    if not isinstance(orphan, dict) or not orphan.get("codes"):
+        return None
+    return str(orphan.get("key") or ""), read_png_data_url(orphan["codes"])
 
 
 def read_codes(codes: np.ndarray, painted: Painted, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

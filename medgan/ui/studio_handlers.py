@@ -51,21 +51,30 @@ def commit_strokes(s: Session, strokes: str | None) -> np.ndarray:
     away from land on their own slice; strokes on a view this session does not know (another scan) are refused:
     nothing is written and the user is asked to try again."""
     shape = LV.take(np.asarray(s.scan.volume), s.axis, s.index).shape
+    orphan = PT.parse_orphan(strokes)
+    if orphan is not None and orphan[0] in s.recent:  # painted just before its slice was replaced on screen
+        _write_codes(s, s.recent[orphan[0]], orphan[1])
     key, codes = PT.parse_strokes(strokes)
     painted = s.recent.get(key)
     if codes is None or painted is None:
         if codes is not None:
             raise UserError("the painter was still showing another scan or slice; nothing was changed, try again")
         return s.region if s.region is not None and s.region.shape == shape else np.zeros(shape, bool)
+    region = _write_codes(s, painted, codes)
+    if (painted.axis, painted.index) == (s.axis, s.index):
+        s.region = region
+        return region
+    return np.zeros(shape, bool)
+
+
+def _write_codes(s: Session, painted: PT.Painted, codes: np.ndarray) -> np.ndarray:
+    """Put the labels of ``codes`` (of view ``painted``) into the label volume; return their region."""
     labels, region = PT.read_codes(codes, painted, num_classes(s))
     if s.labels is not None or labels.any():
         if s.labels is None:
             s.labels = np.zeros(np.asarray(s.scan.volume).shape, np.uint8)
         LV.put(s.labels, painted.axis, painted.index, labels)
-    if (painted.axis, painted.index) == (s.axis, s.index):
-        s.region = region
-        return region
-    return np.zeros(shape, bool)
+    return region
 
 
 def view_for(s: Session, level: float, width: float, region: np.ndarray | None = None) -> str:
