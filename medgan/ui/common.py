@@ -171,7 +171,6 @@ class Session:
     pinned: list[dict[str, Any]] = field(default_factory=list)
     auto_labelled: set[tuple[int, int]] = field(default_factory=set)  # (axis, index) labelled by the U-Net
     scan_id: str = ""  # new for every loaded scan; the painter's view key starts with it
-    painted: Any = None  # painter.Painted: the view the painter was last sent (its key, geometry, slice)
     recent: dict[str, Any] = field(default_factory=dict)  # view key → Painted of the last few views sent
     region: np.ndarray | None = None  # the inpainting region painted on the slice on screen
     opacity: float = 0.4  # label overlay opacity on the painter

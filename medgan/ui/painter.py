@@ -13,6 +13,7 @@ harmless, and a stroke on a view the user has since scrolled away from lands on 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 from dataclasses import dataclass
@@ -124,6 +125,7 @@ def view_payload(image: np.ndarray, labels: np.ndarray | None, region: np.ndarra
     return json.dumps(payload), Painted(key, geometry, *where)
 
 
+@functools.lru_cache(maxsize=2)  # commit reads the key, the codes and the orphan of one message: parsed once
 def _message(strokes: str | None) -> dict:
     if not strokes:
         return {}

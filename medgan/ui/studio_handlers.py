@@ -82,9 +82,9 @@ def view_for(s: Session, level: float, width: float, region: np.ndarray | None =
     image = unit_slice(s, level, width)
     geometry = geometry_for(s.scan, s.axis, image.shape)
     s.draws += 1
-    view, s.painted = PT.view_payload(image, label_slice(s), region, geometry, s.label_names, s.view_key(),
-                                      s.opacity, s.outline, (s.axis, s.index))
-    s.recent[s.painted.key] = s.painted
+    view, painted = PT.view_payload(image, label_slice(s), region, geometry, s.label_names, s.view_key(),
+                                    s.opacity, s.outline, (s.axis, s.index))
+    s.recent[painted.key] = painted
     while len(s.recent) > RECENT_VIEWS:
         s.recent.pop(next(iter(s.recent)))
     s.region = region
@@ -125,7 +125,7 @@ def _after_load(s: Session, scan: Any) -> tuple:
     s.result = {}
     s.auto_labelled = set()
     s.scan_id = uuid.uuid4().hex[:12]
-    s.painted, s.recent, s.region = None, {}, None
+    s.recent, s.region = {}, None
     preset = LV.default_window(scan)
     level_u, width_u, level, width = _level_width_sliders(s, preset)
     z = LV.n_slices(scan, 0)
