@@ -1,7 +1,8 @@
 """Every bundled conditional model beside classical baselines, on the same inputs (medgan.evaluation.quality).
 
 Inpainting (the headline: inside the hole, no labels): biharmonic and OpenCV Telea vs each inpainting model, for
-50×50, 80×80 and free-form holes on the held-out test slices, on the test slices under each fixed shift (T2-like
+50×50, 80×80 and free-form holes on the held-out test slices (and a 50×50 hole with its mirror image hidden too:
+the embedded template is exactly left-right symmetric), on the test slices under each fixed shift (T2-like
 remap held out from training), and on real pydicom-data CT/MR slices; oracle labels (the dataset's, made from the
 hidden pixels) reported separately. Synthesis: mean-intensity painting and the nearest training slice.
 Segmentation: Dice clean and under each shift. Enhancement: degraded input, Gaussian / TV / non-local means,
@@ -83,7 +84,7 @@ def main() -> int:
     print(f"held-out test slices: {len(images)} (embedded MNI152, 256 px); real slices: {', '.join(real)}\n")
     if "inpainting" in tasks:
         models = _names("inpainting", only)
-        rows += Q.inpainting_rows(models, list(images), list(labels), "test slices")
+        rows += Q.inpainting_rows(models, list(images), list(labels), "test slices", holes=(*Q.HOLES, Q.MIRROR_HOLE))
         for shift in ("T2-like (held out)", "gamma 0.6", "bias +30%", "noise 0.05"):
             shifted = [TEST_SHIFTS[shift](im, lb) for im, lb in zip(images, labels)]
             rows += Q.inpainting_rows(models, shifted, list(labels), shift, holes=("50×50",), telea=False)

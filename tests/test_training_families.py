@@ -119,3 +119,15 @@ def test_zoom_out_shrinks_the_content_and_uniform_crops_reach_empty_corners() ->
     assert on_tissue["labels"].shape[-1] == anywhere["labels"].shape[-1] == 24
     assert (area(on_tissue) > 0).all()
     assert float(area(anywhere).mean()) < float(area(on_tissue).mean())
+
+
+def test_lambda_adv_zero_trains_the_generator_on_reconstruction_alone() -> None:
+    """``--lambda-adv 0`` (a pure reconstruction fine-tune): the generator moves, the discriminator is untouched."""
+    ctx, batch = _ctx_and_batch("inpainting", "pix2pix")
+    ctx.cfg.optim.lambda_adv = 0.0
+    before_g = [p.detach().clone() for p in ctx.generator.parameters()]
+    before_d = [p.detach().clone() for p in ctx.discriminator.parameters()]
+    logs = get_step(ctx.cfg.family)(ctx, batch)
+    assert set(logs) == {"l1", "g"} and all(np.isfinite(v) for v in logs.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before_g, ctx.generator.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before_d, ctx.discriminator.parameters()))

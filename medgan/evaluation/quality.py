@@ -28,6 +28,9 @@ from medgan.tasks import enhance, inpaint, segment_many, synthesize
 logger = logging.getLogger(__name__)
 
 HOLES: tuple[str, ...] = ("50×50", "80×80", "free-form")
+# The embedded template is exactly left-right symmetric, so a hole's mirror image holds its answer; this hole hides
+# both, which a model cannot solve by copying across the midline (a real brain is only roughly symmetric).
+MIRROR_HOLE = "50×50 + its mirror"
 REAL_SCANS: dict[str, tuple[str, int]] = {  # pydicom-data file → frame
     "CT chest 128 (CT_small)": ("CT_small.dcm", 0),
     "CT head 512 (693_J2KR)": ("693_J2KR.dcm", 0),
@@ -72,9 +75,23 @@ def test_set(max_slices: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return b.images[:n], b.labels[:n]
 
 
+def mirror_columns(img: np.ndarray, max_shift: int = 20) -> np.ndarray:
+    """For each column, the column it mirrors about the image's left-right symmetry axis: the flip of the slice,
+    shifted by the whole number of columns (≤ ``max_shift``) that best matches the slice."""
+    w = img.shape[1]
+    flipped = img[:, ::-1]
+    shift = min(range(-max_shift, max_shift + 1),
+                key=lambda s: float(np.abs(np.roll(flipped, s, axis=1) - img).mean()))
+    return np.clip(w - 1 - np.arange(w) + shift, 0, w - 1)
+
+
 def make_hole(kind: str, img: np.ndarray, lab: np.ndarray | None, seed: int) -> np.ndarray:
-    """A hole (bool (H, W), True = missing) inside the tissue: 50×50 or 80×80 squares (at 256 px, scaled), or
-    free-form strokes; seeded by ``seed``."""
+    """A hole (bool (H, W), True = missing) inside the tissue: 50×50 or 80×80 squares (at 256 px, scaled),
+    free-form strokes, or the 50×50 square together with its mirror image (:data:`MIRROR_HOLE`); seeded by
+    ``seed``."""
+    if kind == MIRROR_HOLE:
+        m = make_hole("50×50", img, lab, seed)
+        return m | m[:, mirror_columns(img)]
     rng = np.random.default_rng([seed, 31])
     within = lab > 0 if lab is not None else ndimage.binary_erosion(img > 0.1, iterations=3)
     if kind == "50×50":
@@ -84,7 +101,7 @@ def make_hole(kind: str, img: np.ndarray, lab: np.ndarray | None, seed: int) -> 
     if kind == "free-form":
         m = stroke_hole(img.shape, rng=rng)
         return m & ndimage.binary_dilation(within, iterations=5) if (m & within).any() else m
-    raise ValueError(f"unknown hole {kind!r}; valid: {', '.join(HOLES)}")
+    raise ValueError(f"unknown hole {kind!r}; valid: {', '.join((*HOLES, MIRROR_HOLE))}")
 
 
 def label_of(model: object) -> str:

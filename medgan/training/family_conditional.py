@@ -54,6 +54,16 @@ def _reconstruction(cfg: TrainConfig, raw: Tensor, batch: dict[str, Tensor]) -> 
     return o.lambda_l1 * rec, {"l1": _f(rec)}
 
 
+def _reconstruction_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
+    """The generator alone on the reconstruction loss (``--lambda-adv 0``): the discriminator is left as it is."""
+    ctx.opt_g.zero_grad(set_to_none=True)
+    with ctx.autocast():
+        rec, rec_log = _reconstruction(ctx.cfg, ctx.generator(batch["input"]), batch)
+    rec.backward()
+    ctx.opt_g.step()
+    return {**rec_log, "g": _f(rec)}
+
+
 def adversarial_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
     """Conditional GAN step (Pix2Pix / SPADE): D on (condition, image) pairs, then G with adversarial +
     reconstruction (+ feature matching when the discriminator returns features)."""
@@ -62,6 +72,8 @@ def adversarial_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, fl
     g, d = ctx.generator, ctx.discriminator
     assert d is not None and ctx.opt_d is not None
     x, y = batch["input"], batch["target"]
+    if o.lambda_adv == 0:
+        return _reconstruction_step(ctx, batch)
     with ctx.autocast():
         raw = g(x)
         fake = _generator_view(cfg, raw, batch)
