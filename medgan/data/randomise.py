@@ -42,7 +42,8 @@ def window_tissue(img: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> np.ndar
 
 
 def deform(img: np.ndarray, lab: np.ndarray | None, rng: np.random.Generator, strength: float = 1.0) -> Pair:
-    """Random affine (rotation ±20°, scale 0.85–1.15, shear ±0.1) and a smooth elastic field (≤ 4 px at 256)."""
+    """Random affine (rotation ±20°, scale 0.85–1.15, shear ±0.1) and a smooth elastic field (≤ 4 px at 256); the
+    image is resampled with cubic splines (linear interpolation would blur it), the labels nearest-neighbour."""
     h, w = img.shape
     s = h / 256
     ang = np.deg2rad(rng.uniform(-20, 20) * strength)
@@ -57,7 +58,7 @@ def deform(img: np.ndarray, lab: np.ndarray | None, rng: np.random.Generator, st
     for axis in range(2):
         field = ndimage.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), 12 * s)
         src[axis] += amp * field / (np.abs(field).max() + 1e-6)
-    out = ndimage.map_coordinates(img, src, order=1, mode="constant").astype(np.float32)
+    out = np.clip(ndimage.map_coordinates(img, src, order=3, mode="constant"), 0, 1).astype(np.float32)  # sharp
     out_lab = None if lab is None else ndimage.map_coordinates(lab, src, order=0, mode="constant").astype(lab.dtype)
     return out, out_lab
 
