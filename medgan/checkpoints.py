@@ -31,7 +31,7 @@ from medgan.models.registry import build_generator
 
 REQUIRED = ("name", "task", "generator")
 # written only when set, so that cards without them stay byte-identical after a read → write
-OPTIONAL = ("training_stages", "domain", "input_fill")
+OPTIONAL = ("training_stages", "domain", "input_fill", "zero_background")
 _LOCATION = ("weights_path", "card_path", "bundled", "extra", "key_order")
 
 
@@ -57,6 +57,7 @@ class ModelCard:
     degradation: str | None = None
     z_dim: int | None = None
     input_fill: str | None = None  # inpainting: what the generator sees in the hole ("zero" when None)
+    zero_background: bool | None = None  # synthesis: pixels labelled background are black in the output
     dataset: str = ""
     training_command: str = ""
     steps: int = 0

@@ -155,6 +155,8 @@ def prepare_synthesis(labels: np.ndarray, card: Any, reference: np.ndarray | Non
 
     def finish(y: np.ndarray) -> TaskResult:
         out = unfit_slice(_to_unit(y), info)
+        if card_value(card, "zero_background"):  # skull-stripped training data: background is exactly 0
+            out = np.where(labels == 0, np.float32(0.0), out)
         job.checks.append(SegCheck(out, labels))
         if ref is not None:
             job.quality.append(QualityCheck(out, ref))

@@ -49,7 +49,10 @@ def square_mask(shape: tuple[int, int], side: int, within: np.ndarray, rng: np.r
 # --------------------------------------------------------------------------------------------- training samples
 def _synthesis(img: np.ndarray, lab: np.ndarray | None, cfg: DataConfig, k: int, rng: np.random.Generator) -> Sample:
     assert lab is not None
-    return {"input": one_hot(lab, k), "target": img[None] * 2.0 - 1.0}
+    sample = {"input": one_hot(lab, k), "target": img[None] * 2.0 - 1.0}
+    if cfg.zero_background:
+        sample["background"] = (lab == 0).astype(np.float32)[None]
+    return sample
 
 
 def _segmentation(img: np.ndarray, lab: np.ndarray | None, cfg: DataConfig, k: int,
@@ -115,7 +118,10 @@ class TaskSpec:
 
     def composite(self, raw: Tensor, batch: dict[str, Tensor]) -> Tensor:
         """What the generator's raw output ``(N, C, H, W)`` means for this task: for inpainting the target outside
-        ``batch["mask"]`` and the output inside it, otherwise the output as it is."""
+        ``batch["mask"]`` and the output inside it; black (-1) where ``batch["background"]`` is (synthesis with
+        ``zero_background``); otherwise the output as it is."""
+        if "background" in batch:
+            return raw * (1 - batch["background"]) - batch["background"]
         if not self.composited:
             return raw
         m = batch["mask"]

@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inpainting: random rectangle holes up to this side at 256 px (0 = fixed 50×50)")
     parser.add_argument("--input-fill", choices=("zero", "biharmonic"), default=None,
                         help="inpainting: what the generator sees in the hole (biharmonic = a classical pre-fill)")
+    parser.add_argument("--zero-background", action="store_true", default=None,
+                        help="synthesis: pixels labelled background are black in the output, in training and in use "
+                             "(for skull-stripped data such as the embedded brain, whose background is exactly 0)")
     parser.add_argument("--label-dropout", type=float, default=None,
                         help="inpainting: probability that a training sample has no labels (blind)")
     parser.add_argument("--stroke-holes", type=float, default=None,
@@ -108,6 +111,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
                                 ("uniform_crops", d, "uniform_crops"), ("steps", r, "steps"),
                                 ("randomise", d, "randomise"), ("hole_max", d, "hole_max"),
                                 ("input_fill", d, "input_fill"), ("label_dropout", d, "label_dropout"),
+                                ("zero_background", d, "zero_background"),
                                 ("stroke_holes", d, "stroke_holes"),
                                 ("sample_every", r, "sample_every"), ("val_every", r, "val_every"),
                                 ("ckpt_every", r, "ckpt_every"), ("lr_decay_start", o, "lr_decay_start"),

@@ -61,6 +61,7 @@ class DataConfig:
     randomise_families: tuple[str, ...] = ()  # the families drawn (empty = all of medgan.data.randomise.FAMILIES)
     hole_max: int = 0  # inpainting: largest hole side at 256 px (random rectangles from 24 px); 0 = fixed 50×50
     input_fill: str = "zero"  # inpainting: what the generator sees in the hole: "zero" or "biharmonic" (pre-fill)
+    zero_background: bool = False  # synthesis: pixels labelled background are black (skull-stripped data)
 
 
 def _data_config(d: dict[str, Any]) -> DataConfig:

@@ -48,6 +48,8 @@ def _reconstruction(cfg: TrainConfig, raw: Tensor, batch: dict[str, Tensor]) -> 
     if cfg.task == "segmentation":
         sup = supervised_seg_loss(raw, batch["labels"], o.lambda_dice)
         return sup, {"seg": _f(sup)}
+    if "background" in batch:  # synthesis with zero_background: the loss sees what is used
+        raw = get_spec(cfg.task).composite(raw, batch)
     rec = losses.l1(raw, batch["target"])
     if cfg.task == "inpainting":  # the hole is what matters: count it twice
         rec = rec + losses.l1(raw, batch["target"], batch["mask"])

@@ -122,6 +122,7 @@ def build_card(cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> ModelCar
         degradation=cfg.data.degradation,
         z_dim=cfg.z_dim,
         input_fill=cfg.data.input_fill if cfg.task == "inpainting" else None,
+        zero_background=True if cfg.task == "synthesis" and cfg.data.zero_background else None,
         dataset=DATASET_NAMES.get(cfg.data.source, f"folder {cfg.data.source}"),
         training_command=cfg.run.command,
         steps=step,
