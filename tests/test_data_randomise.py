@@ -142,3 +142,24 @@ def test_an_inpainting_card_with_a_prefill_gets_it_at_inference(brain) -> None:
     assert torch.allclose(x[0, 0], torch.from_numpy(fill_hole(img, m) * 2 - 1), atol=1e-4)
     x0 = prepare_inpainting(img, m, {**card, "input_fill": None}).x
     assert float(x0[0, 0][torch.from_numpy(m)].abs().max()) == 0.0
+
+
+def test_brain_plus_real_slices_keeps_the_brain_labels_and_refuses_label_tasks() -> None:
+    """``--data embedded+pydicom``: the brain slices keep their labels (label-guided inpainting still learns), the
+    real slices have none; tasks that need labels on every slice are refused with the reason."""
+    import argparse
+
+    from medgan.training.cli import add_arguments, build_config
+    from medgan.training.data import load_slices
+
+    s = load_slices(DataConfig(source="embedded+pydicom"), "train")
+    assert s.labelled is not None and s.labelled.any() and not s.labelled.all()
+    first_real = int(np.argmin(s.labelled))
+    assert s.label(0) is not None and s.label(0).max() == 3 and s.label(first_real) is None
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for task, arch in (("synthesis", "spade"), ("segmentation", "unet")):
+        with pytest.raises(ValueError, match="have no labels"):
+            build_config(parser.parse_args(["--task", task, "--arch", arch, "--out", "x", "--data", "embedded+pydicom"]))
+    with pytest.raises(ValueError, match="synthesis only"):
+        build_config(parser.parse_args(["--task", "inpainting", "--arch", "pix2pix", "--out", "x", "--zero-background"]))

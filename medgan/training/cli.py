@@ -137,6 +137,11 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
                              ("--hole-max", d.hole_max, 256)):
         if not 0.0 <= value <= top:
             raise ValueError(f"{name} must be between 0 and {top}, got {value}")
+    if d.source == "embedded+pydicom" and cfg.task in ("synthesis", "segmentation", "generation"):
+        raise ValueError(f"--data embedded+pydicom: its real slices have no labels, which {cfg.task} needs; use "
+                         "--data embedded (embedded+pydicom serves inpainting and enhancement)")
+    if d.zero_background and cfg.task != "synthesis":
+        raise ValueError("--zero-background is for synthesis only")
     _model_args(cfg, args)
     _freeze(cfg, args)
     _resume_switches(cfg, args)

@@ -36,13 +36,21 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SliceSet:
-    """images float32 (N, S, S) in [0, 1]; labels uint8 (N, S, S) or None."""
+    """images float32 (N, S, S) in [0, 1]; labels uint8 (N, S, S) or None; ``labelled`` bool (N,): which slices
+    have labels, when only some do (None: all of them, if there are labels)."""
 
     images: np.ndarray
     labels: np.ndarray | None
+    labelled: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def label(self, i: int) -> np.ndarray | None:
+        """Slice ``i``'s labels, or None where it has none."""
+        if self.labels is None or (self.labelled is not None and not self.labelled[i]):
+            return None
+        return self.labels[i]
 
 
 def _resize_set(images: np.ndarray, labels: np.ndarray | None, size: int) -> SliceSet:
@@ -63,14 +71,19 @@ def load_slices(cfg: DataConfig, split: str) -> SliceSet:
 
         b = load_brain(split)
         return _resize_set(b.images, b.labels, cfg.image_size)
-    if cfg.source == "embedded+pydicom":  # the brain plus real slices of other anatomy (no labels)
+    if cfg.source == "embedded+pydicom":  # the brain, with its labels, plus real slices of other anatomy without
         from medgan.data import load_brain
         from medgan.data.extra_scans import pydicom_training_slices
 
-        b = _resize_set(load_brain(split).images, None, cfg.image_size)
+        b = load_brain(split)
+        brain = _resize_set(b.images, b.labels, cfg.image_size)
         if split != "train":
-            return b
-        return SliceSet(np.concatenate([b.images, pydicom_training_slices(cfg.image_size)]), None)
+            return brain
+        extra = pydicom_training_slices(cfg.image_size)
+        assert brain.labels is not None
+        return SliceSet(np.concatenate([brain.images, extra]),
+                        np.concatenate([brain.labels, np.zeros(extra.shape, brain.labels.dtype)]),
+                        np.r_[np.ones(len(brain), bool), np.zeros(len(extra), bool)])
     if cfg.source == "phantoms":
         from medgan.data.phantoms import phantom_set
 
@@ -187,7 +200,7 @@ class BatchSampler:
         for j in range(self.rank * b, (self.rank + 1) * b):
             rng = np.random.default_rng([self.seed, 11, step, j])
             i = int(idx[j])
-            lab = None if self.data.labels is None else self.data.labels[i]
+            lab = self.data.label(i)
             samples.append(make_sample(self.data.images[i], lab, self.task, self.cfg, self.k, rng, self.cfg.augment,
                                        crop=True))
         return collate(samples)
@@ -199,7 +212,7 @@ def fixed_batches(data: SliceSet, task: str, cfg: DataConfig, k: int, limit: int
     n = min(limit, len(data))
     samples = []
     for i in range(n):
-        lab = None if data.labels is None else data.labels[i]
+        lab = data.label(i)
         samples.append(make_sample(data.images[i], lab, task, _eval_cfg(cfg), k,
                                    np.random.default_rng([seed, i]), False))
     return [collate(samples[i : i + batch_size]) for i in range(0, n, batch_size)]
