@@ -109,12 +109,14 @@ ENH = ("--data", "embedded+pydicom", "--crop-size", "64", "--n-critic", "1", "--
 RECIPES: tuple[Recipe, ...] = (
     _cond("spade_synthesis", "synthesis", "spade", ("--crop-size", "128", *RANDOMISE, "--lr-decay-start", "0.6"),
           16, 3000, 1.4, "psnr"),
-    _cond("pix2pix_synthesis", "synthesis", "pix2pix", (*RANDOMISE, "--lr-decay-start", "0.6"), 16, 3000, 2.3,
-          "psnr"),
+    _cond("pix2pix_synthesis", "synthesis", "pix2pix", ("--augment", "--zero-background", "--lambda-adv", "0",
+                                                         "--ema-decay", "0.999", "--lr-decay-start", "0.6"),
+          16, 6000, 2.3, "psnr"),  # T1 from labels: no contrast randomisation (the target's contrast is the task)
     _cond("spade_inpainting", "inpainting", "spade", ("--crop-size", "128", *INPAINT, "--lr-decay-start", "0.6"),
           16, 5000, 1.0, "psnr_hole"),
-    _cond("pix2pix_inpainting", "inpainting", "pix2pix", (*INPAINT, "--ema-decay", "0.999", "--lr-decay-start", "0.6"),
-          16, 5000, 0.5, "psnr_hole"),
+    _cond("pix2pix_inpainting", "inpainting", "pix2pix", (*INPAINT, "--lambda-adv", "0", "--ema-decay", "0.999",
+                                                           "--lr-decay-start", "0.6"),
+          16, 8000, 0.5, "psnr_hole"),  # reconstruction only: an adversarial fill costs in-hole PSNR
     _cond("pix2pix_segmentation", "segmentation", "pix2pix", (*RANDOMISE, "--lr-decay-start", "0.6"), 16, 3000,
           1.3, "dice_mean"),
     _cond("unet_segmentation", "segmentation", "unet",
