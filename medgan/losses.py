@@ -151,6 +151,18 @@ def l1(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
     return (diff * m).sum() / m.sum().clamp_min(1.0)
 
 
+def l2(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean squared error (what PSNR measures); ``mask`` as in :func:`l1`."""
+    diff = (pred.float() - target.float()).square()
+    if mask is None:
+        return diff.mean()
+    m = mask.float().expand_as(diff)
+    return (diff * m).sum() / m.sum().clamp_min(1.0)
+
+
+RECONSTRUCTION: dict[str, Callable[..., Tensor]] = {"l1": l1, "l2": l2}
+
+
 def soft_dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0, include_background: bool = False) -> Tensor:
     """1 - mean soft Dice over classes. logits (N, K, H, W); target one-hot (N, K, H, W) or integer (N, H, W)."""
     probs = torch.softmax(logits.float(), dim=1)

@@ -149,3 +149,14 @@ def test_augmentations_keep_the_image_sharp() -> None:
     kept = [detail(augment_pair(im, None, rng)[0]) / detail(im) for im in images]
     deformed = [detail(deform(im, None, rng)[0]) / detail(im) for im in images]
     assert np.mean(kept) > 0.95 and np.mean(deformed) > 0.95
+
+
+def test_an_l2_reconstruction_is_the_mean_squared_error() -> None:
+    from medgan import losses
+
+    pred, target = torch.tensor([[0.0, 1.0, -1.0]]), torch.tensor([[0.5, 1.0, 0.0]])
+    assert float(losses.l2(pred, target)) == pytest.approx((0.25 + 1.0) / 3)
+    assert float(losses.l2(pred, target, torch.tensor([[1.0, 1.0, 0.0]]))) == pytest.approx(0.25 / 2)
+    ctx, batch = _ctx_and_batch("inpainting", "pix2pix")
+    ctx.cfg.optim.lambda_adv, ctx.cfg.optim.recon_loss = 0.0, "l2"
+    assert set(get_step(ctx.cfg.family)(ctx, batch)) == {"l2", "g"}

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--betas", type=float, nargs=2, default=None, metavar=("B1", "B2"),
                         help="Adam betas (default: the preset's, e.g. 0.5 0.999)")
     parser.add_argument("--lambda-l1", type=float, default=None)
+    parser.add_argument("--recon-loss", choices=("l1", "l2"), default=None,
+                        help="conditional models: the reconstruction term weighed by --lambda-l1 (l2: mean squared)")
     parser.add_argument("--lambda-adv", type=float, default=None,
                         help="weight of the adversarial term for the generator (0: a pure reconstruction fine-tune; "
                              "the discriminator is then not trained)")
@@ -105,7 +107,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     d.source = args.data
     d.augment = bool(args.augment)
     for attr, target, field in (("lr_g", o, "lr_g"), ("lr_d", o, "lr_d"), ("lambda_l1", o, "lambda_l1"),
-                                ("lambda_adv", o, "lambda_adv"), ("n_critic", o, "n_critic"),
+                                ("lambda_adv", o, "lambda_adv"), ("recon_loss", o, "recon_loss"),
+                                ("n_critic", o, "n_critic"),
                                 ("batch_size", d, "batch_size"), ("crop_size", d, "crop_size"),
                                 ("blank_fraction", d, "blank_fraction"), ("zoom_out", d, "zoom_out"),
                                 ("uniform_crops", d, "uniform_crops"), ("steps", r, "steps"),

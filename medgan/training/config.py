@@ -31,6 +31,7 @@ class OptimConfig:
     adv_loss: str = "bce"  # a key of medgan.losses.LOSSES
     lambda_adv: float = 1.0
     lambda_l1: float = 100.0
+    recon_loss: str = "l1"  # the reconstruction term λ_l1 weighs: "l1" (median-seeking) or "l2" (what PSNR measures)
     lambda_dice: float = 10.0
     lambda_gp: float = 10.0
     lambda_fm: float = 10.0

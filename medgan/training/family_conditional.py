@@ -50,10 +50,11 @@ def _reconstruction(cfg: TrainConfig, raw: Tensor, batch: dict[str, Tensor]) -> 
         return sup, {"seg": _f(sup)}
     if "background" in batch:  # synthesis with zero_background: the loss sees what is used
         raw = get_spec(cfg.task).composite(raw, batch)
-    rec = losses.l1(raw, batch["target"])
+    dist = losses.RECONSTRUCTION[o.recon_loss]
+    rec = dist(raw, batch["target"])
     if cfg.task == "inpainting":  # the hole is what matters: count it twice
-        rec = rec + losses.l1(raw, batch["target"], batch["mask"])
-    return o.lambda_l1 * rec, {"l1": _f(rec)}
+        rec = rec + dist(raw, batch["target"], batch["mask"])
+    return o.lambda_l1 * rec, {o.recon_loss: _f(rec)}
 
 
 def _reconstruction_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
