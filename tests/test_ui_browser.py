@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from medgan.defaults import DEFAULT_MODELS
 from medgan.ui.common import PALETTE
 from tests.live_server import LiveApp
 from tests.painter import DRAWN_KEY, brush, stroke, wait_drawn, white_brush
@@ -101,7 +102,7 @@ def test_upload_dicom_paint_and_synthesize(page, artifacts_dir):
     assert "label agreement with the U-Net CSF" in text and "psnr" in text and "dice" not in text
     assert "(out of domain)" in text  # a CT slice: the numbers are shown greyed and marked
     status = pg.locator("#mg-status").inner_text()
-    assert "Ran spade_synthesis" in status and "Out of domain" in status and "modality is CT" in status
+    assert f"Ran {DEFAULT_MODELS['synthesis']}" in status and "Out of domain" in status and "modality is CT" in status
     pg.screenshot(path=str(artifacts_dir / "studio_synthesis.png"), full_page=True)
 
 
