@@ -177,6 +177,31 @@ def test_publish_is_atomic_unique_and_records_data_and_metrics(tmp_path, monkeyp
             sched.submit(JobSpec(task="synthesis", arch="spade", data="phantoms", name=bundled[0]))
 
 
+def test_a_job_is_published_once_when_two_processes_see_it_end(tmp_path, monkeypatch):
+    """Two app processes sharing MEDGAN_HOME can both finish the same job: one checkpoint, one name for both."""
+    import threading
+
+    monkeypatch.setenv("MEDGAN_HOME", str(tmp_path / "home"))
+    out = tmp_path / "run"
+    out.mkdir()
+    from medgan import checkpoints
+
+    checkpoints.save_tensors(out / "model.safetensors", {"generator.w": torch.arange(4.0)})
+    (out / "model.json").write_text(json.dumps({"name": "x", "task": "synthesis", "family": "pix2pix",
+                                                "generator": {"name": "pix2pix", "args": {}}, "metrics": {}}))
+    names: list[str] = []
+    workers = [threading.Thread(target=lambda: names.append(publish(out, "twice", data_desc="d", command="c",
+                                                                     job_id="j7"))) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert names == ["twice"] * 4
+    assert sorted(p.name for p in (tmp_path / "home" / "checkpoints").iterdir()) == ["twice.json",
+                                                                                      "twice.safetensors"]
+    assert publish(out, "twice", data_desc="d", command="c", job_id="j8") == "twice-2"  # another job: its own
+
+
 def test_data_choices(tmp_path, monkeypatch):
     assert prepare_data("embedded").arg == "embedded"
     assert prepare_data("phantoms").arg == "phantoms"

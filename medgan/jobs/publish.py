@@ -7,12 +7,18 @@ atomically (temporary file, fsync, rename), and the model card is completed thro
 the CLI export (:func:`medgan.training.lineage.finish_card`): name, dataset description, metrics, the training
 command chained after the parent's, ``training_stages`` and total steps of a fine-tune, the job id. The card is
 written last so a reader never sees a card without its weights.
+
+A job is published once: two app processes sharing ``MEDGAN_HOME`` can both see its worker end, so publishing
+holds a lock on the job's folder and returns the name already published for that job id.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +49,46 @@ def unique_name(base: str, folder: Path) -> str:
     return name
 
 
+def published_name(job_id: str, folder: Path) -> str | None:
+    """The checkpoint in ``folder`` published for ``job_id``, if any."""
+    for card in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(card.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("job_id") == job_id and card.with_suffix(".safetensors").exists():
+            return str(data.get("name") or card.stem)
+    return None
+
+
+@contextmanager
+def _job_lock(out: Path) -> Iterator[None]:
+    with open(out / ".publish.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def publish(out_dir: str | Path, name: str, *, data_desc: str, command: str, job_id: str,
             val_metrics: dict[str, Any] | None = None) -> str:
-    """Publish ``out_dir/model.safetensors`` + card as ``name`` (made unique); returns the published name.
+    """Publish ``out_dir/model.safetensors`` + card as ``name`` (made unique); returns the published name, or the
+    name this job was already published under.
 
     Raises FileNotFoundError when the run left no model, ValueError when its model file cannot be read.
     """
     out = Path(out_dir)
+    if not out.is_dir():
+        raise FileNotFoundError(f"the run folder {out} does not exist")
+    with _job_lock(out):
+        done = published_name(job_id, checkpoints_dir())
+        return done if done is not None else _publish(out, name, data_desc=data_desc, command=command,
+                                                        job_id=job_id, val_metrics=val_metrics)
+
+
+def _publish(out: Path, name: str, *, data_desc: str, command: str, job_id: str,
+             val_metrics: dict[str, Any] | None) -> str:
     weights, card_path = out / "model.safetensors", out / "model.json"
     if not weights.exists():
         raise FileNotFoundError(f"the run left no model file in {out}")
