@@ -144,20 +144,19 @@ def feature_matching(real_feats: Sequence[Sequence[Tensor]] | Sequence[Tensor],
 
 def l1(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mean absolute error; with ``mask`` (broadcastable, 1 = counted) the mean over masked pixels only."""
-    diff = (pred.float() - target.float()).abs()
+    return _masked_mean((pred.float() - target.float()).abs(), mask)
+
+
+def _masked_mean(err: Tensor, mask: Tensor | None) -> Tensor:
     if mask is None:
-        return diff.mean()
-    m = mask.float().expand_as(diff)
-    return (diff * m).sum() / m.sum().clamp_min(1.0)
+        return err.mean()
+    m = mask.float().expand_as(err)
+    return (err * m).sum() / m.sum().clamp_min(1.0)
 
 
 def l2(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mean squared error (what PSNR measures); ``mask`` as in :func:`l1`."""
-    diff = (pred.float() - target.float()).square()
-    if mask is None:
-        return diff.mean()
-    m = mask.float().expand_as(diff)
-    return (diff * m).sum() / m.sum().clamp_min(1.0)
+    return _masked_mean((pred.float() - target.float()).square(), mask)
 
 
 RECONSTRUCTION: dict[str, Callable[..., Tensor]] = {"l1": l1, "l2": l2}
