@@ -49,16 +49,9 @@ def unique_name(base: str, folder: Path) -> str:
     return name
 
 
-def published_name(job_id: str, folder: Path) -> str | None:
-    """The checkpoint in ``folder`` published for ``job_id``, if any."""
-    for card in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(card.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("job_id") == job_id and card.with_suffix(".safetensors").exists():
-            return str(data.get("name") or card.stem)
-    return None
+def published_name(job_id: str) -> str | None:
+    """The user checkpoint published for ``job_id``, if any."""
+    return next((c.name for c in list_cards() if not c.bundled and c.extra.get("job_id") == job_id), None)
 
 
 @contextmanager
@@ -82,7 +75,7 @@ def publish(out_dir: str | Path, name: str, *, data_desc: str, command: str, job
     if not out.is_dir():
         raise FileNotFoundError(f"the run folder {out} does not exist")
     with _job_lock(out):
-        done = published_name(job_id, checkpoints_dir())
+        done = published_name(job_id)
         return done if done is not None else _publish(out, name, data_desc=data_desc, command=command,
                                                         job_id=job_id, val_metrics=val_metrics)
 

@@ -113,7 +113,7 @@ def adversarial_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, fl
 
 def wgangp_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
     """WGAN-GP (conditional critic on (degraded, image)): ``n_critic`` critic updates with gradient penalty λ_gp,
-    then one generator update with Wasserstein + λ_l1·L1."""
+    then one generator update with Wasserstein + λ_l1 × the reconstruction term (``recon_loss``)."""
     o = ctx.cfg.optim
     wgan = losses.LOSSES["wgan"]
     g, d = ctx.generator, ctx.discriminator
@@ -135,13 +135,13 @@ def wgangp_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
     with ctx.autocast():
         fake = g(x)
         loss_adv = wgan.g_loss(d(torch.cat([x, fake], 1)))
-        rec = losses.l1(fake, y)
+        rec = losses.RECONSTRUCTION[o.recon_loss](fake, y)
         loss_g = o.lambda_adv * loss_adv + o.lambda_l1 * rec
     loss_g.backward()
     ctx.opt_g.step()
     set_requires_grad(d, True)
     return {"d": _f(loss_d), "wdist": _f(-loss_w), "gp": _f(gp), "g_adv": _f(loss_adv),
-            "l1": _f(rec), "g": _f(loss_g)}
+            o.recon_loss: _f(rec), "g": _f(loss_g)}
 
 
 def supervised_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
