@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from medgan.evaluation.quality import HOLES, MIRROR_HOLE, make_hole, mirror_columns, test_set
+from medgan.evaluation import quality as Q
+from medgan.evaluation.quality import HOLES, MIRROR_HOLE, make_hole, mirror_columns
 
 
 def test_the_embedded_template_is_left_right_symmetric_and_the_mirror_is_found() -> None:
-    images, _ = test_set(4)
+    images, _ = Q.test_set(4)
     for im in images:
         cols = mirror_columns(im)
         assert np.abs(im[:, cols] - im).mean() < 1e-3 * im.mean()
@@ -25,7 +26,7 @@ def test_mirror_columns_follow_an_off_centre_axis() -> None:
 
 
 def test_mirror_hole_is_the_square_and_its_mirror_image() -> None:
-    images, labels = test_set(3)
+    images, labels = Q.test_set(3)
     for i, (im, lb) in enumerate(zip(images, labels)):
         square = make_hole("50×50", im, lb, seed=i)
         both = make_hole(MIRROR_HOLE, im, lb, seed=i)
