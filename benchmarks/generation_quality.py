@@ -34,11 +34,11 @@ Run: ``OMP_NUM_THREADS=1 python benchmarks/generation_quality.py [--names a b] [
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from medgan.inference import list_cards, load_model  # noqa: E402
+from medgan.inference import build_from_card, list_cards, load_model, output_size  # noqa: E402
 from medgan.metrics.distribution import frechet_distance  # noqa: E402
 from medgan.metrics.features import medgan_features  # noqa: E402
 from medgan.metrics.two_sample import two_sample_auc_cv  # noqa: E402
@@ -148,7 +148,7 @@ def mean_dice(pred: torch.Tensor, target: torch.Tensor, k: int = 4) -> float:
     return sum(d) / max(1, len(d))
 
 
-@dataclass
+@dataclasses.dataclass
 class Candidate:
     """A generator to measure: an installed checkpoint (``card``) or a training run's weights."""
 
@@ -174,10 +174,31 @@ def run_candidate(run: Path) -> Candidate:
     return Candidate(run.name, int(cfg.generator.args.get("image_size", 64)), steps, int(cfg.z_dim or 128), g.eval())
 
 
-def installed_candidates(names: list[str] | set[str] | None) -> list[Candidate]:
+class AtSize(torch.nn.Module):
+    """A generator's output area-resized to ``size`` (measuring a 256 px model at 128 px, say)."""
+
+    def __init__(self, module: torch.nn.Module, size: int) -> None:
+        super().__init__()
+        self.module, self.size = module, int(size)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        y = self.module(z)
+        return y if y.shape[-1] == self.size else F.interpolate(y, size=(self.size, self.size), mode="area")
+
+
+def card_candidate(card: Any, raw: bool = False) -> Candidate:
+    """A generation card's model as it runs in the app (with its renderer, at the renderer's size), or with
+    ``raw`` the generator alone at its own size."""
+    if raw or not card.renderer:
+        return Candidate(card.name, int(card.image_size), int(card.steps or 0), int(card.z_dim or 128),
+                         card.build(), card)
+    return Candidate(card.name, output_size(card), int(card.steps or 0), int(card.z_dim or 128),
+                     build_from_card(card), card)
+
+
+def installed_candidates(names: list[str] | set[str] | None, raw: bool = False) -> list[Candidate]:
     """The installed generation checkpoints (all, or those in ``names``)."""
-    return [Candidate(c.name, int(c.image_size), int(c.steps or 0), int(c.z_dim or 128), load_model(c.name).module, c)
-            for c in list_cards("generation") if names is None or c.name in names]
+    return [card_candidate(c, raw) for c in list_cards("generation") if names is None or c.name in names]
 
 
 def sample_set_metrics(out: torch.Tensor, ref: dict, feat, seg: torch.nn.Module, seg_size: int  # noqa: ANN001
@@ -261,16 +282,22 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
           f"nearest-train-L1={mean['nn_l1']:.4f} pairwise-L1={mean['div']:.4f} "
           f"two-sample-AUC={auc:.3f} ({ms:.1f} ms/sample batched, 1 thread)")
     print(format_bars(res))
+    res["image_size"] = size
+    if card.card is not None and card.card.renderer:
+        res["renderer"] = None if a.raw else card.card.renderer
     if a.write and card.card is not None and card.card.bundled:
-        data = json.loads(card.card.card_path.read_text())
-        data.setdefault("metrics", {})["generation"] = res
-        card.card.card_path.write_text(json.dumps(data, indent=2) + "\n")
-        from PIL import Image
+        from medgan.checkpoints import ModelCard
 
-        grid_dir = card.card.card_path.parent / "samples"
-        grid_dir.mkdir(exist_ok=True)
-        Image.fromarray(sample_grid(out[:16], cols=8).numpy()).save(grid_dir / f"{card.name}.png", optimize=True)
-    return {**res, "image_size": size, "steps": card.steps}
+        written = ModelCard.read(card.card.card_path, bundled=True)
+        written.metrics["generation_without_renderer" if a.raw and written.renderer else "generation"] = res
+        written.write()
+        if not a.raw:
+            from PIL import Image
+
+            grid_dir = card.card.card_path.parent / "samples"
+            grid_dir.mkdir(exist_ok=True)
+            Image.fromarray(sample_grid(out[:32], cols=8).numpy()).save(grid_dir / f"{card.name}.png", optimize=True)
+    return {**res, "steps": card.steps}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--installed-json", default=None,
                     help="with --checkpoints: also measure the installed checkpoints of the same names and write "
                          "their figures to this JSON file")
+    ap.add_argument("--raw", action="store_true",
+                    help="measure each generator alone at its own size, without the synthesis checkpoint that "
+                         "renders its label maps (--write stores these under metrics.generation_without_renderer)")
+    ap.add_argument("--size", type=int, default=None,
+                    help="measure every model at this size (outputs area-resized), e.g. 128 for a 256 px model; "
+                         "default: the size each model outputs")
     ap.add_argument("--folds", type=int, default=4, help="folds of the cross-validated two-sample test")
     ap.add_argument("--auc-epochs", type=int, default=30, help="epochs of each fold's classifier")
     ap.add_argument("--runs", nargs="*", default=None,
@@ -297,25 +330,29 @@ def main(argv: list[str] | None = None) -> int:
     if a.runs is not None:
         cards = [run_candidate(Path(r)) for r in a.runs]
     elif a.checkpoints is not None:
-        from medgan.inference import _scan, build_from_card
+        from medgan.inference import _scan
 
-        cards = [Candidate(c.name, int(c.image_size), int(c.steps or 0), int(c.z_dim or 128), build_from_card(c))
-                 for c in _scan(Path(a.checkpoints), False)
+        cards = [card_candidate(c, a.raw) for c in _scan(Path(a.checkpoints), False)
                  if c.task == "generation" and (a.names is None or c.name in a.names)]
     else:
-        cards = installed_candidates(a.names)
+        cards = installed_candidates(a.names, a.raw)
     if not cards:
         print("no generation checkpoints found")
         return 1
+    def at_size(group: list[Candidate]) -> list[Candidate]:
+        return [dataclasses.replace(c, image_size=a.size, module=AtSize(c.module, a.size).eval()) if a.size else c
+                for c in group]
+
+    cards = at_size(cards)
     groups = [(a.json, cards)]
     if a.installed_json:
-        groups.append((a.installed_json, installed_candidates({c.name for c in cards})))
+        groups.append((a.installed_json, at_size(installed_candidates({c.name for c in cards}, a.raw))))
     feat = medgan_features("unet_segmentation")
     seg = load_model("unet_segmentation").module
     seg_size = int(feat.image_size)
     refs: dict[int, dict] = {}
-    for json_path, group in groups:
-        if json_path == a.installed_json:
+    for i, (json_path, group) in enumerate(groups):
+        if i == 1:
             print("\ninstalled checkpoints of the same names:")
         results: dict[str, dict] = {}
         for card in group:

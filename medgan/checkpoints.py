@@ -31,7 +31,7 @@ from medgan.models.registry import build_generator
 
 REQUIRED = ("name", "task", "generator")
 # written only when set, so that cards without them stay byte-identical after a read → write
-OPTIONAL = ("training_stages", "domain", "input_fill", "zero_background")
+OPTIONAL = ("training_stages", "domain", "input_fill", "zero_background", "renderer")
 _LOCATION = ("weights_path", "card_path", "bundled", "extra", "key_order")
 
 
@@ -58,6 +58,7 @@ class ModelCard:
     z_dim: int | None = None
     input_fill: str | None = None  # inpainting: what the generator sees in the hole ("zero" when None)
     zero_background: bool | None = None  # synthesis: pixels labelled background are black in the output
+    renderer: str | None = None  # generation: the synthesis checkpoint that draws the image from the label map
     dataset: str = ""
     training_command: str = ""
     steps: int = 0
@@ -174,6 +175,8 @@ class ModelCard:
             if key in out.extra:
                 stage[key] = out.extra.pop(key)
         out.training_stages = [*stages, stage]
+        if parent.renderer and not out.renderer and out.task == parent.task == "generation":
+            out.renderer = parent.renderer  # a fine-tuned generator keeps drawing through its parent's renderer
         out.training_command = " && ".join(s["command"] for s in out.training_stages if s.get("command"))
         out.steps = out.total_steps
         return out

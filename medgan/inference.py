@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 BUNDLED_DIR = paths.BUNDLED_CHECKPOINTS
 __all__ = ["BUNDLED_DIR", "LoadedModel", "ModelCard", "build_from_card", "find_card", "list_cards", "load_model",
-           "user_checkpoint_dir"]
+           "output_size", "renderer_card", "user_checkpoint_dir"]
 
 
 @dataclass
@@ -83,8 +83,41 @@ _LOCK = threading.Lock()
 
 
 def build_from_card(card: ModelCard, device: str | torch.device = "cpu") -> nn.Module:
-    """Instantiate the card's generator and load its weights (EMA weights when present), float32, eval mode."""
-    return card.build(device)
+    """Instantiate the card's generator and load its weights (EMA weights when present), float32, eval mode.
+    A generation card with a ``renderer`` gives the generator followed by that synthesis checkpoint
+    (:class:`medgan.models.rendered.RenderedGenerator`)."""
+    module = card.build(device)
+    if not card.renderer:
+        return module
+    from medgan.models.rendered import RenderedGenerator
+
+    renderer = renderer_card(card)
+    return RenderedGenerator(module, renderer.build(device), int(renderer.image_size),
+                             bool(renderer.zero_background)).to(device).eval()
+
+
+def renderer_card(card: ModelCard) -> ModelCard:
+    """The synthesis checkpoint that renders a generation card's label maps; ValueError when it is not installed,
+    is not a synthesis model, or takes another number of classes than the generator draws."""
+    try:
+        renderer = find_card(str(card.renderer))
+    except ValueError:
+        names = ", ".join(c.name for c in list_cards("synthesis")) or "(none)"
+        raise ValueError(f"checkpoint {card.name!r} draws its images with the synthesis checkpoint "
+                         f"{card.renderer!r}, which is not installed; installed synthesis checkpoints: {names}") from None
+    if renderer.task != "synthesis":
+        raise ValueError(f"checkpoint {card.name!r}: its renderer {renderer.name!r} is a {renderer.task} model; "
+                         "a renderer must be a synthesis (label map → image) checkpoint")
+    k_gen, k_ren = len(card.label_classes), len(renderer.label_classes)
+    if k_gen and k_ren and k_gen != k_ren:
+        raise ValueError(f"checkpoint {card.name!r} draws {k_gen} label classes but its renderer {renderer.name!r} "
+                         f"takes {k_ren}")
+    return renderer
+
+
+def output_size(card: ModelCard) -> int:
+    """The side of what the card's model outputs: its renderer's size when it has one, else ``image_size``."""
+    return int(renderer_card(card).image_size) if card.renderer else int(card.image_size)
 
 
 def load_model(name: str, device: str = "cpu") -> LoadedModel:

@@ -121,9 +121,11 @@ def test_zoom_out_shrinks_the_content_and_uniform_crops_reach_empty_corners() ->
     assert float(area(anywhere).mean()) < float(area(on_tissue).mean())
 
 
-def test_lambda_adv_zero_trains_the_generator_on_reconstruction_alone() -> None:
-    """``--lambda-adv 0`` (a pure reconstruction fine-tune): the generator moves, the discriminator is untouched."""
-    ctx, batch = _ctx_and_batch("inpainting", "pix2pix")
+@pytest.mark.parametrize(("task", "arch"), [("inpainting", "pix2pix"), ("enhancement", "wgangp")])
+def test_lambda_adv_zero_trains_the_generator_on_reconstruction_alone(task: str, arch: str) -> None:
+    """``--lambda-adv 0`` (a pure reconstruction fine-tune): the generator moves, the discriminator (the WGAN-GP
+    critic too) is untouched."""
+    ctx, batch = _ctx_and_batch(task, arch)
     ctx.cfg.optim.lambda_adv = 0.0
     before_g = [p.detach().clone() for p in ctx.generator.parameters()]
     before_d = [p.detach().clone() for p in ctx.discriminator.parameters()]

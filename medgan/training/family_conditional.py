@@ -119,6 +119,8 @@ def wgangp_step(ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, float]:
     g, d = ctx.generator, ctx.discriminator
     assert d is not None and ctx.opt_d is not None
     x, y = batch["input"], batch["target"]
+    if o.lambda_adv == 0:  # reconstruction alone: the critic is neither trained nor used
+        return _reconstruction_step(ctx, batch)
     set_requires_grad(d, True)
     for _ in range(max(1, o.n_critic)):
         with torch.no_grad(), ctx.autocast():

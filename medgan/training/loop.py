@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -351,8 +352,10 @@ def _run(cfg: TrainConfig, resume: bool, out: Path, device: torch.device, info: 
             update_ema(ema, generator, ema_decay)
         if sch_g is not None:
             sch_g.step()
-        if sch_d is not None:
-            sch_d.step()
+        if sch_d is not None:  # it follows the step count even where the discriminator does not train
+            with warnings.catch_warnings():  # (--lambda-adv 0: torch warns that its optimizer never stepped)
+                warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler.step\(\)` before")
+                sch_d.step()
         step += 1
         steps_since += 1
         now = time.time()

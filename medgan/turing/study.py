@@ -192,8 +192,9 @@ def checkpoint_source(name: str, n: int, seed: int, device: str = "cpu") -> Imag
                 refs.append(f"{name} from test labels z={int(data.slice_index[i])} #{j}")
         else:
             raise ValueError(f"checkpoint {name!r} has task {task!r}; Turing studies use generation or synthesis")
-    return ImageSource(name=name, truth="generated", images=np.stack(outs).astype(np.float32), refs=tuple(refs),
-                       note=f"checkpoint {name} ({task}, {get('image_size')} px)")
+    images = np.stack(outs).astype(np.float32)
+    return ImageSource(name=name, truth="generated", images=images, refs=tuple(refs),
+                       note=f"checkpoint {name} ({task}, {images.shape[-1]} px)")
 
 
 def _split(total: int, parts: int) -> list[int]:

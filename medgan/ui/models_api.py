@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from medgan.checkpoints import json_safe
-from medgan.inference import list_cards
+from medgan.inference import list_cards, output_size
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +26,22 @@ def list_models(task: str = "") -> list[dict[str, Any]]:
         stages = c.training_stages or []
         rows.append(json_safe({
             "name": c.name, "task": c.task, "family": c.family, "summary": c.summary,
-            "image_size": int(c.image_size), "degradation": c.degradation,
+            "image_size": int(c.image_size), "output_size": _output_size(c), "renderer": c.renderer,
+            "degradation": c.degradation,
             "domain": c.domain, "metrics": c.metrics, "steps": c.total_steps,
             "fine_tuned_from": stages[-1].get("init_from") if stages else None,
             "bundled": bool(c.bundled),
         }))
     return rows
+
+
+def _output_size(card: Any) -> int | None:
+    """What the model outputs (a generator with a renderer: the renderer's size); None when its renderer is not
+    installed (loading it would say so)."""
+    try:
+        return output_size(card)
+    except ValueError:
+        return None
 
 
 def build_models_api() -> None:
