@@ -17,6 +17,7 @@ from PIL import Image
 
 from medgan.db import get_engine
 from medgan.defaults import DEFAULT_MODELS
+from medgan.inference import find_card, output_size
 from medgan.turing.store import TuringStore
 from medgan.turing.study import create_study, embedded_real
 from medgan.turing.study_types import StudyOptions
@@ -57,19 +58,20 @@ def test_generate_endpoint_cannot_reproduce_generated_cases(live) -> None:  # no
     for seed in range(6):
         files, _ = client.predict("", 4, seed, api_name="/generate")
         samples += [_gray(f) for f in files if not Path(f).name.endswith("_labels.png")]
-    assert len(samples) == 24 and samples[0].shape == (64, 64)
+    native = output_size(find_card(DEFAULT_MODELS["generation"]))  # what the generator outputs (its renderer's size)
+    assert len(samples) == 24 and samples[0].shape == (native, native)
     cases = [store.case_png(c["case_key"]) for c in store.case_table(info.id) if c["truth"] == "generated"]
     assert len(cases) == 4
 
     def diff(case_png: bytes, sample: np.ndarray) -> float:
         """99th percentile of |case − sample| in grey levels at the native size: small for a reproduction
-        (only resampling and rounding differ: under 7 measured); distinct samples of one generator differ by far more somewhere."""
-        return float(np.percentile(np.abs(_to_native(case_png, 64) - sample), 99))
+        (only resampling and rounding differ); distinct samples of one generator differ by far more somewhere."""
+        return float(np.percentile(np.abs(_to_native(case_png, native) - sample), 99))
 
     # positive control: every sample shown through the study's pipeline is recognised as itself
     from medgan.turing.render import encode_png
 
-    controls = [diff(encode_png(present_pixels(s / 255.0, 64)), s) for s in samples]
+    controls = [diff(encode_png(present_pixels(s / 255.0, native)), s) for s in samples]
     assert max(controls) < 10.0, controls
     nearest = min(diff(c, s) for c in cases for s in samples)
     assert nearest > 20.0, f"a generated case is reproduced by /generate (99th percentile |diff| {nearest:.1f})"
