@@ -13,7 +13,8 @@ FD from about a hundred samples moves a lot with the draw, e.g. 0.045 to 0.15 fo
 
 - two-sample AUC: cross-validated classifier two-sample test (:func:`medgan.metrics.two_sample.two_sample_auc_cv`,
   4 folds, a small CNN, real train slices vs as many generated ones; 0.5 = indistinguishable), the machine
-  stand-in for the experts' visual Turing test (reference: real val+test vs real train).
+  stand-in for the experts' visual Turing test (reference: real val+test vs real train); one test per sample set,
+  mean ± sd (the bar holds the mean).
 
 Bars per GAN (:data:`BARS`), each printed PASS/MISS beside the real-vs-real reference at the same size:
 label agreement ≥ 0.70; diversity (pairwise L1) ≥ 0.8 × the real slices'; FD-medgan ≤ the real test-vs-train
@@ -251,15 +252,19 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
     runs, out, ms = [], None, 0.0
     for seed in [SEED + i for i in range(a.seeds)]:  # FD from ~100 samples varies with the draw: several sets
         z = torch.randn(a.samples, card.z_dim, generator=torch.Generator().manual_seed(seed))
+        torch.manual_seed(seed)  # generators with noise inputs (StyleGAN) draw the same samples in any run order
         t0 = time.perf_counter()
         with torch.no_grad():
             o = torch.cat([g(z[i:i + 32]) for i in range(0, len(z), 32)])
         ms = (time.perf_counter() - t0) * 1000 / len(z)
         out = o if out is None else out
-        runs.append(sample_set_metrics(o, ref, feat, seg, seg_size))
+        fig = sample_set_metrics(o, ref, feat, seg, seg_size)
+        # the two-sample test of each set: a ~100-vs-100 classifier's AUC moves by several hundredths with the draw
+        fake01 = (o[: len(ref["train_img"]), :1].clamp(-1, 1) + 1) / 2
+        fig["auc"] = two_sample_auc_cv(ref["train_img"], fake01, folds=a.folds, seed=SEED, epochs=a.auc_epochs)
+        runs.append(fig)
     assert out is not None
-    fake01 = (out[: len(ref["train_img"]), :1].clamp(-1, 1) + 1) / 2
-    auc = two_sample_auc_cv(ref["train_img"], fake01, folds=a.folds, seed=SEED, epochs=a.auc_epochs)
+    auc = statistics.fmean(r["auc"] for r in runs)
     mean = {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
     sd = {k: statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in runs[0]}
     res = {"fd_medgan_vs_train": round(mean["fd"], 3), "fd_medgan_sd": round(sd["fd"], 3),
@@ -270,7 +275,8 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
            "label_dice_real_reference": round(ref["dice_real"], 4),
            "nearest_train_l1": round(mean["nn_l1"], 4), "pairwise_l1": round(mean["div"], 4),
            "pairwise_l1_real": round(ref["div_real"], 4),
-           "two_sample_auc": round(auc, 4), "two_sample_auc_real_reference": round(ref["auc_real"], 4),
+           "two_sample_auc": round(auc, 4), "two_sample_auc_sd": round(sd["auc"], 4),
+           "two_sample_auc_real_reference": round(ref["auc_real"], 4),
            "two_sample_folds": a.folds, "train_coverage": round(mean["coverage"], 3),
            "mode_collapse": mean["collapse"] > 0,
            "samples": a.samples, "sample_sets": a.seeds,
@@ -280,7 +286,7 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
     print(f"{card.name:22s} {size}px steps={card.steps:5d} FD-medgan={mean['fd']:.3f}±{sd['fd']:.3f} "
           f"FD-layout={mean['fd_layout']:.2f}±{sd['fd_layout']:.2f} label-Dice={mean['dice']:.3f}±{sd['dice']:.3f} "
           f"nearest-train-L1={mean['nn_l1']:.4f} pairwise-L1={mean['div']:.4f} "
-          f"two-sample-AUC={auc:.3f} ({ms:.1f} ms/sample batched, 1 thread)")
+          f"two-sample-AUC={auc:.3f}±{sd['auc']:.3f} ({ms:.1f} ms/sample batched, 1 thread)")
     print(format_bars(res))
     res["image_size"] = size
     if card.card is not None and card.card.renderer:

@@ -123,3 +123,11 @@ def test_a_fine_tuned_generator_keeps_its_parents_renderer() -> None:
     assert child.continued_from(parent, "runs/mine").renderer == parent.renderer
     seg = ModelCard(name="seg", task="segmentation", generator={"name": "unet"})
     assert seg.continued_from(parent, "runs/seg").renderer is None
+
+
+def test_the_studio_says_who_draws_the_images() -> None:
+    from medgan.ui.run_panel import card_line
+
+    line = card_line("wgangp_generation")
+    assert "label maps drawn at 64 px, images by pix2pix_synthesis" in line
+    assert "images by" not in card_line("pix2pix_synthesis")

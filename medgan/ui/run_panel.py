@@ -71,6 +71,8 @@ def card_line(name: str | None) -> str:
                 bits.append(f"data: {_get(c, 'dataset')}")
             if _get(c, "steps"):
                 bits.append(f"{_get(c, 'steps')} steps")
+            if _get(c, "renderer"):
+                bits.append(f"label maps drawn at {_get(c, 'image_size')} px, images by {_get(c, 'renderer')}")
             test = (_get(c, "metrics") or {}).get("test") or {}
             if test:
                 bits.append("test " + ", ".join(f"{k} {v:.3g}" for k, v in list(test.items())[:3]
