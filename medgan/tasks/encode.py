@@ -2,7 +2,8 @@
 :class:`Job` whose ``x`` is the model input ``(1, C, S, S)`` and whose ``finish(y)`` maps the model output back
 to the slice (a :class:`TaskResult`). Slices are any size ``(H, W)``: images float32 in ``[0, 1]``, label maps
 integer with ``0 = background``, region masks boolean (True = missing); the slice is padded to a square and
-resized to the card's ``image_size`` and mapped back afterwards (labels nearest-neighbour). ``finish`` only
+resized to the card's ``image_size`` and mapped back afterwards (labels nearest-neighbour); enhancement keeps a slice
+that fits in the model's grid at its own pixel scale (mirrored out, not resized: :func:`pad_slice`). ``finish`` only
 decodes: the metrics it asks for are queued on the job (:class:`QualityCheck`, :class:`LabelCheck`,
 :class:`SegCheck`) and computed for a whole batch at once by :mod:`medgan.tasks.scoring`."""
 
@@ -52,6 +53,17 @@ def fit_slice(x: np.ndarray, size: int, labels: bool = False) -> tuple[np.ndarra
 def unfit_slice(x: np.ndarray, info: FitInfo, labels: bool = False) -> np.ndarray:
     out = unfit(x, info, labels=labels)
     return out if labels else np.clip(out, 0, 1).astype(np.float32)
+
+
+def pad_slice(x: np.ndarray, size: int) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """An image (H, W) with H, W ≤ ``size`` → (size, size) at its own pixel scale: centred, mirrored outwards
+    (no resampling), and the window that holds the image."""
+    h, w = x.shape
+    if h > size or w > size:
+        raise ValueError(f"a {h}×{w} slice does not fit in {size}×{size} without resizing")
+    top, left = (size - h) // 2, (size - w) // 2
+    padded = np.pad(x, ((top, size - h - top), (left, size - w - left)), mode="reflect" if min(h, w) > 1 else "edge")
+    return padded.astype(np.float32), (slice(top, top + h), slice(left, left + w))
 
 
 def _num_classes(card: Any, default: int = 4) -> int:
@@ -225,14 +237,27 @@ def prepare_enhancement(image: np.ndarray, card: Any, degradation: str | None = 
     kind = degradation or card_value(card, "degradation") or "denoise"
     if kind not in corruptions.DEGRADATIONS:
         raise ValueError(f"unknown degradation {kind!r}; valid: {', '.join(corruptions.DEGRADATIONS)}")
-    if degrade:
-        clean = image
-        clean_s, info = fit_slice(image, _size(card))
-        deg_s = corruptions.degrade(clean_s, kind, rng=np.random.default_rng(seed))
-        degraded = unfit_slice(deg_s, info)
+    size = _size(card)
+    # A degradation is defined per pixel (noise σ, blur σ, the ×4 grid), and the model learnt it at its own pixel
+    # scale: a slice that fits in the model's grid is mirrored out to it, not resampled (resizing a 64 px MR to
+    # 256 px made the ×4 model restore a ×16 blur, below bicubic); larger slices are resized to fit.
+    rng = np.random.default_rng(seed)
+    if max(image.shape) <= size:
+        if degrade:
+            clean = image
+        degraded = corruptions.degrade(image, kind, rng=rng) if degrade else image
+        deg_s, window = pad_slice(degraded, size)
+        back: Callable[[np.ndarray], np.ndarray] = lambda out: np.clip(out[window], 0, 1).astype(np.float32)  # noqa: E731
     else:
-        degraded = image
-        deg_s, info = fit_slice(image, _size(card))
+        if degrade:
+            clean = image
+            clean_s, info = fit_slice(image, size)
+            deg_s = corruptions.degrade(clean_s, kind, rng=rng)
+            degraded = unfit_slice(deg_s, info)
+        else:
+            degraded = image
+            deg_s, info = fit_slice(image, size)
+        back = lambda out: unfit_slice(out, info)  # noqa: E731
     if clean is not None:
         clean = _check_image(clean, "clean image")
         if clean.shape != image.shape:
@@ -245,7 +270,7 @@ def prepare_enhancement(image: np.ndarray, card: Any, degradation: str | None = 
         m["ssim gain"] = m["ssim"] - m["input ssim"]
 
     def finish(y: np.ndarray) -> TaskResult:
-        out = unfit_slice(_to_unit(y), info)
+        out = back(_to_unit(y))
         if clean is not None:
             job.quality += [QualityCheck(out, clean), QualityCheck(degraded, clean, "input ")]
             job.after = gains
