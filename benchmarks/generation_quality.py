@@ -289,6 +289,8 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
           f"two-sample-AUC={auc:.3f}±{sd['auc']:.3f} ({ms:.1f} ms/sample batched, 1 thread)")
     print(format_bars(res))
     res["image_size"] = size
+    res["command"] = "OMP_NUM_THREADS=1 python benchmarks/generation_quality.py " + " ".join(
+        arg for arg in (a.argv or []) if arg != "--write")
     if card.card is not None and card.card.renderer:
         res["renderer"] = None if a.raw else card.card.renderer
     if a.write and card.card is not None and card.card.bundled:
@@ -330,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="training run folders (config.json + model.safetensors) to measure instead of the "
                          "installed checkpoints; the EMA generator when the run keeps one")
     a = ap.parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)
     if a.installed_json and a.checkpoints is None:
         ap.error("--installed-json goes with --checkpoints")
     torch.set_num_threads(1)

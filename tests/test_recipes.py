@@ -199,8 +199,10 @@ def test_the_smoke_profile_trains_exports_and_measures_one_model_per_task(tmp_pa
     installed = json.loads((out / "quality" / "generation_installed.json").read_text())
     names = {r.name for r in rows if r.task == "generation"}
     assert set(gen) == set(installed) == names
-    for res in gen.values():
-        assert set(res["bars"]) == {k for k, _ in BARS} and res["image_size"] == 64
+    for name, res in gen.items():  # measured at 128 px, drawn through the installed checkpoint's renderer
+        assert set(res["bars"]) == {k for k, _ in BARS} and res["image_size"] == installed[name]["image_size"] == 128
+        card = json.loads((out / "checkpoints" / f"{name}.json").read_text())
+        assert card["image_size"] == 64 and card["renderer"] == res["renderer"] == installed[name]["renderer"]
     assert "held-out test slices: 2" in conditional
     # nothing installed was touched without --replace
     assert before == {p.name: p.stat().st_mtime for p in (ROOT / "checkpoints").iterdir() if p.is_file()}

@@ -6,8 +6,8 @@ on the new checkpoints, and decide which new checkpoint beats the installed one.
 Output folder: ``runs/<name>/`` (training runs), ``logs/<name>.log``, ``checkpoints/<name>.safetensors|.json``
 (the new cards), ``quality/`` (report output), ``summary.json``.
 
-"Beats": a generation checkpoint passes more of the bars of ``benchmarks/generation_quality.py`` than the
-installed one, or as many with a lower FD-medgan; a conditional one has a higher value of its recipe's primary
+"Beats": a generation checkpoint passes more of the bars of ``benchmarks/generation_quality.py`` (both at
+:data:`GENERATION_QUALITY_SIZE`, each drawn through the installed one's renderer) than the installed one, or as many with a lower FD-medgan; a conditional one has a higher value of its recipe's primary
 test metric (PSNR, PSNR in the hole, mean Dice), both measured on the same held-out test slices by the export.
 """
 
@@ -28,6 +28,9 @@ from medgan.recipes.table import RECIPES, Profile, Recipe, planned_steps, train_
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent.parent
+# the size at which new and installed generation checkpoints are measured (the bars' headline size; a model that
+# outputs more, through its renderer, is area-reduced to it)
+GENERATION_QUALITY_SIZE = 128
 
 
 @dataclass
@@ -135,7 +138,17 @@ def export_all(outcomes: dict[str, Outcome], out: Path, profile: Profile) -> Non
         card["training_hardware"] = {"device": o.hardware or profile.device, "profile": profile.name}
         card["training_wall_s"] = o.train_s
         card["recipe"] = f"python -m medgan train-all --profile {profile.name}"
+        renderer = _installed_renderer(o.name) if card.get("task") == "generation" else None
+        if renderer and not card.get("renderer"):  # drawn as the installed one is, so the two compare like for like
+            card["renderer"] = renderer
         atomic_write_json(card_path, card)
+
+
+def _installed_renderer(name: str) -> str | None:
+    """The renderer of the installed generation checkpoint called ``name`` (None when there is none)."""
+    from medgan.inference import list_cards
+
+    return next((c.renderer for c in list_cards("generation") if c.name == name), None)
 
 
 def run_quality(out: Path, profile: Profile, names: list[str], python: str = sys.executable) -> dict[str, Any]:
@@ -157,6 +170,7 @@ def run_quality(out: Path, profile: Profile, names: list[str], python: str = sys
     if gen:
         start([python, str(ROOT / "benchmarks" / "generation_quality.py"), "--samples", str(profile.quality_samples),
                "--seeds", str(profile.quality_seeds), "--auc-epochs", str(profile.auc_epochs), "--names", *gen,
+               "--size", str(GENERATION_QUALITY_SIZE),
                "--checkpoints", str(out / "checkpoints"), "--json", str(qdir / "generation_new.json"),
                "--installed-json", str(qdir / "generation_installed.json")], qdir / "generation.txt")
     cond = [n for n in names if not n.endswith("_generation")]
