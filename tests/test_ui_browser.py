@@ -194,3 +194,22 @@ def test_wheel_and_arrow_keys_scroll_and_a_stroke_survives_an_axis_change(page, 
     labels = np.asarray(Image.open(io.BytesIO(png)))
     pg.screenshot(path=str(artifacts_dir / "studio_axis_stroke.png"), full_page=True)
     assert (labels == 1).sum() > 50, "the CSF stroke painted before the axis change was lost"
+
+
+def test_generation_draws_full_size_samples_through_the_renderer(page, artifacts_dir):
+    """Generation with the default checkpoint: the card says who draws the images, and the samples come back at
+    the renderer's 256 px (not 64 px blown up), with their label maps."""
+    pg = page
+    name = DEFAULT_MODELS["generation"]
+    pg.locator("#mg-task").get_by_text("Generation (noise → image + labels)").click()
+    pg.wait_for_function("n => ((document.querySelector('#mg-model input') || {}).value || '').includes(n)",
+                         arg=name, polling=250)
+    _wait_text(pg, "div.prose.mg-card", "images by pix2pix_synthesis")
+    pg.locator("#mg-run").click()
+    _wait_text(pg, "#mg-status", f"Ran {name}")
+    pg.wait_for_function("document.querySelectorAll('#mg-gallery img').length >= 2", polling=250)
+    src = pg.locator("#mg-gallery img").first.get_attribute("src")
+    sample = Image.open(io.BytesIO(pg.request.get(src).body()))
+    assert sample.size == (256, 256)
+    assert "label agreement" in _metrics_text(pg)
+    pg.screenshot(path=str(artifacts_dir / "studio_generation.png"), full_page=True)
