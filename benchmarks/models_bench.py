@@ -115,7 +115,30 @@ def main() -> int:
               f" {r['size']:4d} {r['infer_ms']:9.1f} {r['gflop']:6.2f} {r['train_img_s']:11.2f} {r['peak_MB']:8.0f}", file=buf)
     print(buf.getvalue() + f"h = stored as float16 (loaded back as float32); {a.threads} CPU thread(s); "
           f"registered generators: {', '.join(sorted(GENERATORS))}")
+    if not a.only or any(o.startswith("generation/") for o in a.only):
+        print(rendered_generation_line(reps))
     return 0
+
+
+def rendered_generation_line(reps: int) -> str:
+    """Inference of the bundled generation checkpoints as the app runs them (the generator, then the synthesis
+    checkpoint that renders its label map at 256 px): ms per sample, one at a time."""
+    from medgan.inference import find_card, list_cards, load_model, output_size
+
+    out = []
+    for card in list_cards("generation"):
+        if not card.bundled or not card.renderer:
+            continue
+        module = load_model(card.name).module
+        z = torch.randn(1, int(card.z_dim or 128))
+        with torch.no_grad():
+            ms = _time(lambda m=module, x=z: m(x), reps) * 1000
+        out.append(f"{card.name} {ms:.0f} ms")
+    if not out:
+        return "no bundled generation checkpoint draws through a renderer"
+    first = find_card(next(c.name for c in list_cards("generation") if c.bundled and c.renderer))
+    return (f"generation as the app runs it ({first.image_size} px label map → {first.renderer} at "
+            f"{output_size(first)} px), per sample: " + ", ".join(out))
 
 
 if __name__ == "__main__":
