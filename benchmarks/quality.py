@@ -105,7 +105,7 @@ def main() -> int:
             if c.degradation and c.name in _names("enhancement", only):
                 enh.setdefault(c.degradation, []).append(c.name)
         rows += Q.enhancement_rows(enh, list(images), "test slices")
-        rows += Q.enhancement_rows({k: v for k, v in enh.items() if k in ("denoise", "sr4")}, list(real.values()),
+        rows += Q.enhancement_rows(enh, list(real.values()),
                                    "real pydicom slices", image_names=list(real))
     print(Q.format_rows(rows))
     if args.write_cards:
