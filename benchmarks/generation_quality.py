@@ -289,8 +289,7 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
           f"two-sample-AUC={auc:.3f}±{sd['auc']:.3f} ({ms:.1f} ms/sample batched, 1 thread)")
     print(format_bars(res))
     res["image_size"] = size
-    res["command"] = "OMP_NUM_THREADS=1 python benchmarks/generation_quality.py " + " ".join(
-        arg for arg in (a.argv or []) if arg != "--write")
+    res["command"] = "OMP_NUM_THREADS=1 python benchmarks/generation_quality.py " + " ".join(_replayable(a.argv))
     if card.card is not None and card.card.renderer:
         res["renderer"] = None if a.raw else card.card.renderer
     if a.write and card.card is not None and card.card.bundled:
@@ -306,6 +305,19 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
             grid_dir.mkdir(exist_ok=True)
             Image.fromarray(sample_grid(out[:32], cols=8).numpy()).save(grid_dir / f"{card.name}.png", optimize=True)
     return {**res, "steps": card.steps}
+
+
+def _replayable(argv: list[str] | None) -> list[str]:
+    """The command-line arguments that reproduce the figures: without --write and the output files."""
+    out, skip = [], False
+    for arg in argv or []:
+        if skip:
+            skip = False
+        elif arg in ("--json", "--installed-json"):
+            skip = True
+        elif arg != "--write" and not arg.startswith(("--json=", "--installed-json=")):
+            out.append(arg)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

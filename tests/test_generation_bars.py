@@ -14,7 +14,15 @@ from medgan.data import load_brain
 from medgan.metrics.two_sample import two_sample_auc_cv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from generation_quality import BARS, format_bars, judge, mode_collapse, pairwise_l1, train_coverage  # noqa: E402
+from generation_quality import (  # noqa: E402
+    BARS,
+    _replayable,
+    format_bars,
+    judge,
+    mode_collapse,
+    pairwise_l1,
+    train_coverage,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -82,3 +90,8 @@ def test_cross_validated_two_sample_auc_tells_noise_apart_and_not_two_real_halve
     assert two_sample_auc_cv(a, noise, folds=4, seed=0, epochs=10) > 0.9
     with pytest.raises(ValueError, match="at least"):
         two_sample_auc_cv(a[:5], b[:5], folds=4)
+
+
+def test_the_recorded_command_reproduces_the_figures_without_writing() -> None:
+    argv = ["--size", "128", "--json", "/tmp/x.json", "--write", "--installed-json=/tmp/y.json", "--seeds", "3"]
+    assert _replayable(argv) == ["--size", "128", "--seeds", "3"]
