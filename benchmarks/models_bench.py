@@ -123,22 +123,20 @@ def main() -> int:
 def rendered_generation_line(reps: int) -> str:
     """Inference of the bundled generation checkpoints as the app runs them (the generator, then the synthesis
     checkpoint that renders its label map at 256 px): ms per sample, one at a time."""
-    from medgan.inference import find_card, list_cards, load_model, output_size
+    from medgan.inference import list_cards, load_model, output_size
 
+    cards = [c for c in list_cards("generation") if c.bundled and c.renderer]
+    if not cards:
+        return "no bundled generation checkpoint draws through a renderer"
     out = []
-    for card in list_cards("generation"):
-        if not card.bundled or not card.renderer:
-            continue
+    for card in cards:
         module = load_model(card.name).module
         z = torch.randn(1, int(card.z_dim or 128))
         with torch.no_grad():
             ms = _time(lambda m=module, x=z: m(x), reps) * 1000
         out.append(f"{card.name} {ms:.0f} ms")
-    if not out:
-        return "no bundled generation checkpoint draws through a renderer"
-    first = find_card(next(c.name for c in list_cards("generation") if c.bundled and c.renderer))
-    return (f"generation as the app runs it ({first.image_size} px label map → {first.renderer} at "
-            f"{output_size(first)} px), per sample: " + ", ".join(out))
+    return (f"generation as the app runs it ({cards[0].image_size} px label map → {cards[0].renderer} at "
+            f"{output_size(cards[0])} px), per sample: " + ", ".join(out))
 
 
 if __name__ == "__main__":

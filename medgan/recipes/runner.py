@@ -7,7 +7,8 @@ Output folder: ``runs/<name>/`` (training runs), ``logs/<name>.log``, ``checkpoi
 (the new cards), ``quality/`` (report output), ``summary.json``.
 
 "Beats": a generation checkpoint passes more of the bars of ``benchmarks/generation_quality.py`` (both at
-:data:`GENERATION_QUALITY_SIZE`, each drawn through the installed one's renderer) than the installed one, or as many with a lower FD-medgan; a conditional one has a higher value of its recipe's primary
+:data:`GENERATION_QUALITY_SIZE`, each drawn through the installed one's renderer) than the installed one, or as
+many with a lower FD-medgan; a conditional one has a higher value of its recipe's primary
 test metric (PSNR, PSNR in the hole, mean Dice), both measured on the same held-out test slices by the export.
 """
 
@@ -146,9 +147,12 @@ def export_all(outcomes: dict[str, Outcome], out: Path, profile: Profile) -> Non
 
 def _installed_renderer(name: str) -> str | None:
     """The renderer of the installed generation checkpoint called ``name`` (None when there is none)."""
-    from medgan.inference import list_cards
+    from medgan.inference import find_card
 
-    return next((c.renderer for c in list_cards("generation") if c.name == name), None)
+    try:
+        return find_card(name).renderer
+    except ValueError:  # nothing installed under that name
+        return None
 
 
 def run_quality(out: Path, profile: Profile, names: list[str], python: str = sys.executable) -> dict[str, Any]:
