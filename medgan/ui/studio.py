@@ -95,8 +95,8 @@ def build_studio_tab() -> None:
         output = gr.Image(label="Output", type="numpy", format="png", interactive=False, height=300,
                           elem_id="mg-output")
         diff = gr.Image(label="|output − original|", type="numpy", format="png", interactive=False, height=300)
-    gallery = gr.Gallery(label="Generated samples", columns=8, height=220, visible=False, format="png",
-                         elem_id="mg-gallery")
+    gallery = gr.Gallery(label="Generated samples", columns=8, height=520, visible=False, format="png",
+                         object_fit="contain", elem_id="mg-gallery")  # a whole sample row (image, labels, U-Net) in view
     with gr.Row(equal_height=False):
         slider = gr.ImageSlider(label="Before / after", type="numpy", format="png", max_height=360, scale=1)
         with gr.Column(scale=1):
