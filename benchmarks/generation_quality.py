@@ -53,6 +53,7 @@ from medgan.inference import build_from_card, list_cards, load_model, output_siz
 from medgan.metrics.distribution import frechet_distance  # noqa: E402
 from medgan.metrics.features import medgan_features  # noqa: E402
 from medgan.metrics.two_sample import two_sample_auc_cv  # noqa: E402
+from medgan.models.truncated import TruncatedGenerator, check_psi  # noqa: E402
 from medgan.training.unconditional import load_generation_data, sample_grid  # noqa: E402
 
 SEED = 2026
@@ -161,8 +162,8 @@ class Candidate:
     card: Any = None
 
 
-def run_candidate(run: Path) -> Candidate:
-    """The EMA generator (else the generator) saved in a training run folder."""
+def run_candidate(run: Path, truncation: float | None = None) -> Candidate:
+    """The EMA generator (else the generator) saved in a training run folder (sampled with ``truncation``)."""
     from medgan import checkpoints as ckpt
     from medgan.models.registry import build_generator
     from medgan.training.config import TrainConfig
@@ -172,7 +173,8 @@ def run_candidate(run: Path) -> Candidate:
     tensors = ckpt.load_weights(run / "model.safetensors")
     ckpt.load_into(g, ckpt.split_prefix(tensors, "ema") or ckpt.split_prefix(tensors, "generator"))
     steps = int(json.loads((run / "model.json").read_text()).get("steps", 0)) if (run / "model.json").exists() else 0
-    return Candidate(run.name, int(cfg.generator.args.get("image_size", 64)), steps, int(cfg.z_dim or 128), g.eval())
+    module = TruncatedGenerator(g, truncation).eval() if truncation not in (None, 1.0) else g.eval()
+    return Candidate(run.name, int(cfg.generator.args.get("image_size", 64)), steps, int(cfg.z_dim or 128), module)
 
 
 class AtSize(torch.nn.Module):
@@ -187,19 +189,19 @@ class AtSize(torch.nn.Module):
         return y if y.shape[-1] == self.size else F.interpolate(y, size=(self.size, self.size), mode="area")
 
 
-def card_candidate(card: Any, raw: bool = False) -> Candidate:
-    """A generation card's model as it runs in the app (with its renderer, at the renderer's size), or with
-    ``raw`` the generator alone at its own size."""
-    if raw or not card.renderer:
-        return Candidate(card.name, int(card.image_size), int(card.steps or 0), int(card.z_dim or 128),
-                         card.build(), card)
-    return Candidate(card.name, output_size(card), int(card.steps or 0), int(card.z_dim or 128),
-                     build_from_card(card), card)
+def card_candidate(card: Any, raw: bool = False, truncation: float | None = None) -> Candidate:
+    """A generation card's model as it runs in the app (with its renderer, at the renderer's size, sampled with
+    the card's latent truncation), or with ``raw`` the generator alone at its own size; ``truncation`` replaces
+    the card's."""
+    module = build_from_card(card, render=not raw, truncation=truncation)
+    size = int(card.image_size) if raw or not card.renderer else output_size(card)
+    return Candidate(card.name, size, int(card.steps or 0), int(card.z_dim or 128), module, card)
 
 
-def installed_candidates(names: list[str] | set[str] | None, raw: bool = False) -> list[Candidate]:
+def installed_candidates(names: list[str] | set[str] | None, raw: bool = False,
+                         truncation: float | None = None) -> list[Candidate]:
     """The installed generation checkpoints (all, or those in ``names``)."""
-    return [card_candidate(c, raw) for c in list_cards("generation") if names is None or c.name in names]
+    return [card_candidate(c, raw, truncation) for c in list_cards("generation") if names is None or c.name in names]
 
 
 def sample_set_metrics(out: torch.Tensor, ref: dict, feat, seg: torch.nn.Module, seg_size: int  # noqa: ANN001
@@ -279,7 +281,7 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
            "two_sample_auc_real_reference": round(ref["auc_real"], 4),
            "two_sample_folds": a.folds, "train_coverage": round(mean["coverage"], 3),
            "mode_collapse": mean["collapse"] > 0,
-           "samples": a.samples, "sample_sets": a.seeds,
+           "samples": a.samples, "sample_sets": a.seeds, "truncation": truncation_of(card, a),
            "feature_extractor": "unet_segmentation encoder (FD-medgan)"}
     res["bars"] = judge(res)
     res["bars_passed"] = sum(res["bars"].values())
@@ -297,6 +299,8 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
 
         written = ModelCard.read(card.card.card_path, bundled=True)
         written.metrics["generation_without_renderer" if a.raw and written.renderer else "generation"] = res
+        if a.truncation is not None:  # the card samples at the truncation its figures were measured at
+            written.truncation = None if a.truncation == 1.0 else a.truncation
         written.write()
         if not a.raw:
             from PIL import Image
@@ -305,6 +309,13 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
             grid_dir.mkdir(exist_ok=True)
             Image.fromarray(sample_grid(out[:32], cols=8).numpy()).save(grid_dir / f"{card.name}.png", optimize=True)
     return {**res, "steps": card.steps}
+
+
+def truncation_of(card: Candidate, a: argparse.Namespace) -> float:
+    """The latent truncation a candidate was sampled with (1 = none)."""
+    if a.truncation is not None:
+        return float(a.truncation)
+    return float(getattr(card.card, "truncation", None) or 1.0)
 
 
 def _replayable(argv: list[str] | None) -> list[str]:
@@ -343,20 +354,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", nargs="*", default=None,
                     help="training run folders (config.json + model.safetensors) to measure instead of the "
                          "installed checkpoints; the EMA generator when the run keeps one")
+    ap.add_argument("--truncation", type=check_psi, default=None,
+                    help="sample every model with this latent truncation psi in (0, 1] (1 = none) instead of its "
+                         "card's; with --write the cards take it")
     a = ap.parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
     if a.installed_json and a.checkpoints is None:
         ap.error("--installed-json goes with --checkpoints")
     torch.set_num_threads(1)
     if a.runs is not None:
-        cards = [run_candidate(Path(r)) for r in a.runs]
+        cards = [run_candidate(Path(r), a.truncation) for r in a.runs]
     elif a.checkpoints is not None:
         from medgan.inference import _scan
 
-        cards = [card_candidate(c, a.raw) for c in _scan(Path(a.checkpoints), False)
+        cards = [card_candidate(c, a.raw, a.truncation) for c in _scan(Path(a.checkpoints), False)
                  if c.task == "generation" and (a.names is None or c.name in a.names)]
     else:
-        cards = installed_candidates(a.names, a.raw)
+        cards = installed_candidates(a.names, a.raw, a.truncation)
     if not cards:
         print("no generation checkpoints found")
         return 1
@@ -367,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     cards = at_size(cards)
     groups = [(a.json, cards)]
     if a.installed_json:
-        groups.append((a.installed_json, at_size(installed_candidates({c.name for c in cards}, a.raw))))
+        groups.append((a.installed_json, at_size(installed_candidates({c.name for c in cards}, a.raw, a.truncation))))
     feat = medgan_features("unet_segmentation")
     seg = load_model("unet_segmentation").module
     seg_size = int(feat.image_size)

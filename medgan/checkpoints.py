@@ -31,7 +31,7 @@ from medgan.models.registry import build_generator
 
 REQUIRED = ("name", "task", "generator")
 # written only when set, so that cards without them stay byte-identical after a read → write
-OPTIONAL = ("training_stages", "domain", "input_fill", "zero_background", "renderer")
+OPTIONAL = ("training_stages", "domain", "input_fill", "zero_background", "renderer", "truncation")
 _LOCATION = ("weights_path", "card_path", "bundled", "extra", "key_order")
 
 
@@ -59,6 +59,7 @@ class ModelCard:
     input_fill: str | None = None  # inpainting: what the generator sees in the hole ("zero" when None)
     zero_background: bool | None = None  # synthesis: pixels labelled background are black in the output
     renderer: str | None = None  # generation: the synthesis checkpoint that draws the image from the label map
+    truncation: float | None = None  # generation: latent truncation psi in (0, 1] used to sample (None: 1, none)
     dataset: str = ""
     training_command: str = ""
     steps: int = 0

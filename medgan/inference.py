@@ -82,12 +82,20 @@ _CACHE: dict[tuple[str, str], LoadedModel] = {}
 _LOCK = threading.Lock()
 
 
-def build_from_card(card: ModelCard, device: str | torch.device = "cpu") -> nn.Module:
+def build_from_card(card: ModelCard, device: str | torch.device = "cpu", render: bool = True,
+                    truncation: float | None = None) -> nn.Module:
     """Instantiate the card's generator and load its weights (EMA weights when present), float32, eval mode.
-    A generation card with a ``renderer`` gives the generator followed by that synthesis checkpoint
+    A generation card's ``truncation`` (or ``truncation`` given here, which replaces it) samples the generator
+    with that latent truncation (:class:`medgan.models.truncated.TruncatedGenerator`); with a ``renderer`` (and
+    ``render``) the generator is followed by that synthesis checkpoint
     (:class:`medgan.models.rendered.RenderedGenerator`)."""
     module = card.build(device)
-    if not card.renderer:
+    psi = truncation if truncation is not None else card.truncation
+    if card.task == "generation" and psi is not None and float(psi) != 1.0:
+        from medgan.models.truncated import TruncatedGenerator
+
+        module = TruncatedGenerator(module, float(psi)).to(device).eval()
+    if not card.renderer or not render:
         return module
     from medgan.models.rendered import RenderedGenerator
 

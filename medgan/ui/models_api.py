@@ -27,6 +27,7 @@ def list_models(task: str = "") -> list[dict[str, Any]]:
         rows.append(json_safe({
             "name": c.name, "task": c.task, "family": c.family, "summary": c.summary,
             "image_size": int(c.image_size), "output_size": _output_size(c), "renderer": c.renderer,
+            "truncation": c.truncation,
             "degradation": c.degradation,
             "domain": c.domain, "metrics": c.metrics, "steps": c.total_steps,
             "fine_tuned_from": stages[-1].get("init_from") if stages else None,

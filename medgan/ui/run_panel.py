@@ -73,6 +73,8 @@ def card_line(name: str | None) -> str:
                 bits.append(f"{_get(c, 'steps')} steps")
             if _get(c, "renderer"):
                 bits.append(f"label maps drawn at {_get(c, 'image_size')} px, images by {_get(c, 'renderer')}")
+            if _get(c, "truncation"):
+                bits.append(f"sampled with latent truncation ψ = {_get(c, 'truncation')}")
             test = (_get(c, "metrics") or {}).get("test") or {}
             if test:
                 bits.append("test " + ", ".join(f"{k} {v:.3g}" for k, v in list(test.items())[:3]
