@@ -45,14 +45,32 @@ def _get(card: Any, key: str, default: Any = None) -> Any:
     return card.get(key, default) if isinstance(card, dict) else getattr(card, key, default)
 
 
+def _all_families(p: float, fams: tuple[str, ...]) -> tuple[str, ...]:
+    """The families a ``--randomise P`` draws: those named, or every family when none are."""
+    from medgan.data.randomise import FAMILIES
+
+    return (fams or FAMILIES) if p > 0 else ()
+
+
+def _union(*draws: tuple[float, tuple[str, ...]]) -> tuple[float, tuple[str, ...]]:
+    """(the highest probability, every family drawn by any of them, in ``FAMILIES`` order)."""
+    from medgan.data.randomise import FAMILIES
+
+    p = max((d[0] for d in draws), default=0.0)
+    seen = {f for q, fams in draws for f in _all_families(q, fams)}
+    return p, tuple(f for f in FAMILIES if f in seen) + tuple(sorted(seen - set(FAMILIES)))
+
+
 def _randomise_from_command(command: str) -> tuple[float, tuple[str, ...]]:
-    """The last ``--randomise P`` (and ``--randomise-families``) in a training command chain."""
-    p, fams = 0.0, ()
+    """Domain randomisation over a training command chain: each stage's ``--randomise P`` (and
+    ``--randomise-families``), united (a model has seen every family any of its stages drew)."""
+    draws = []
     for part in command.split("&&"):
         try:
             words = shlex.split(part, comments=True)
         except ValueError:
             words = part.split()
+        p, fams = 0.0, ()
         for i, w in enumerate(words[:-1]):
             if w == "--randomise":
                 try:
@@ -61,12 +79,14 @@ def _randomise_from_command(command: str) -> tuple[float, tuple[str, ...]]:
                     pass
             elif w == "--randomise-families":
                 fams = tuple(f.strip() for f in words[i + 1].split(",") if f.strip())
-    return p, fams
+        draws.append((p, fams))
+    return _union(*draws)
 
 
 def training_randomisation(card: Any, data_config: dict[str, Any] | None = None) -> tuple[float, tuple[str, ...]]:
     """(probability, families) of domain randomisation in training: from ``data_config`` (the run's
-    ``config.json`` ``data`` section), a ``config.json`` beside the card, or ``--randomise`` in its command."""
+    ``config.json`` ``data`` section) or a ``config.json`` beside the card, united with every stage of the card's
+    training command chain (a fine-tune has also seen what its parent's stages drew)."""
     cfg = data_config
     if cfg is None:
         path = _get(card, "card_path")
@@ -75,11 +95,11 @@ def training_randomisation(card: Any, data_config: dict[str, Any] | None = None)
                 cfg = json.loads((Path(path).parent / "config.json").read_text()).get("data", {})
             except (OSError, ValueError):
                 cfg = None
-    if cfg is not None and float(cfg.get("randomise", 0) or 0) > 0:
-        return float(cfg["randomise"]), tuple(cfg.get("randomise_families") or ())
-    if cfg is not None:
-        return 0.0, ()
-    return _randomise_from_command(str(_get(card, "training_command", "") or ""))
+    chain = _randomise_from_command(str(_get(card, "training_command", "") or ""))
+    if cfg is None:
+        return chain
+    run = (float(cfg.get("randomise", 0) or 0), tuple(cfg.get("randomise_families") or ()))
+    return _union(run, chain)
 
 
 def card_domain(card: Any, data_config: dict[str, Any] | None = None) -> dict[str, Any]:

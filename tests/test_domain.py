@@ -115,7 +115,8 @@ def test_card_domain_writer_keeps_other_fields(tmp_path):
     new = json.loads((tmp_path / "spade_synthesis.json").read_text())
     assert {k: v for k, v in new.items() if k != "domain"} == card
     assert new["domain"]["contrast"] == "T1-like and randomised contrasts; T2-like held out"
-    assert domain.card_domain(card, {"randomise": 0.0})["randomised"] is None
+    plain = {**card, "training_command": "python -m medgan train --task synthesis --steps 10"}
+    assert domain.card_domain(plain, {"randomise": 0.0})["randomised"] is None
 
 
 def test_one_normalisation_for_every_entry_point():
@@ -155,3 +156,19 @@ def test_cli_prints_the_warning(tmp_path, capsys):
     assert "Out of domain" in printed and "Train tab" in printed
     text = (out / "metrics.csv").read_text()
     assert "in domain,0.0" in text and "domain score" in text
+
+
+def test_a_fine_tunes_domain_unites_every_stages_randomisation():
+    """A model has seen every randomisation family any stage of its training drew, not only its last stage's."""
+    chain = ("python -m medgan train --task inpainting --augment --randomise 0.2 --out a && "
+             "python -m medgan train --task inpainting --augment --randomise 0.1 --randomise-families deform,gamma "
+             "--out b && python -m medgan.training.export b --dest checkpoints")
+    card = {"image_size": 256, "training_command": chain}
+    dom = domain.card_domain(card)
+    assert dom["randomised"]["probability"] == 0.2 and "background" in dom["randomised"]["families"]
+    assert "noisy backgrounds" in dom["intensity"]
+    last_only = domain.card_domain({"image_size": 256, "training_command": chain.split(" && ", 1)[1]},
+                                   data_config={"randomise": 0.1, "randomise_families": ["deform", "gamma"]})
+    assert last_only["randomised"]["families"] == ["deform", "gamma"] and "zero background" in last_only["intensity"]
+    plain = domain.card_domain({"image_size": 256, "training_command": "python -m medgan train --task synthesis"})
+    assert plain["randomised"] is None
