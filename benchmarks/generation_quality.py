@@ -53,7 +53,7 @@ from medgan.inference import build_from_card, list_cards, load_model, output_siz
 from medgan.metrics.distribution import frechet_distance  # noqa: E402
 from medgan.metrics.features import medgan_features  # noqa: E402
 from medgan.metrics.two_sample import two_sample_auc_cv  # noqa: E402
-from medgan.models.truncated import TruncatedGenerator, check_psi  # noqa: E402
+from medgan.models.truncated import check_psi, sampling_psi, truncated  # noqa: E402
 from medgan.training.unconditional import load_generation_data, sample_grid  # noqa: E402
 
 SEED = 2026
@@ -173,8 +173,8 @@ def run_candidate(run: Path, truncation: float | None = None) -> Candidate:
     tensors = ckpt.load_weights(run / "model.safetensors")
     ckpt.load_into(g, ckpt.split_prefix(tensors, "ema") or ckpt.split_prefix(tensors, "generator"))
     steps = int(json.loads((run / "model.json").read_text()).get("steps", 0)) if (run / "model.json").exists() else 0
-    module = TruncatedGenerator(g, truncation).eval() if truncation not in (None, 1.0) else g.eval()
-    return Candidate(run.name, int(cfg.generator.args.get("image_size", 64)), steps, int(cfg.z_dim or 128), module)
+    return Candidate(run.name, int(cfg.generator.args.get("image_size", 64)), steps, int(cfg.z_dim or 128),
+                     truncated(g.eval(), sampling_psi(None, truncation)))
 
 
 class AtSize(torch.nn.Module):
@@ -313,9 +313,7 @@ def measure(card: Candidate, ref: dict[str, Any], feat, seg: torch.nn.Module, se
 
 def truncation_of(card: Candidate, a: argparse.Namespace) -> float:
     """The latent truncation a candidate was sampled with (1 = none)."""
-    if a.truncation is not None:
-        return float(a.truncation)
-    return float(getattr(card.card, "truncation", None) or 1.0)
+    return sampling_psi(getattr(card.card, "truncation", None), a.truncation)
 
 
 def _replayable(argv: list[str] | None) -> list[str]:

@@ -90,11 +90,10 @@ def build_from_card(card: ModelCard, device: str | torch.device = "cpu", render:
     ``render``) the generator is followed by that synthesis checkpoint
     (:class:`medgan.models.rendered.RenderedGenerator`)."""
     module = card.build(device)
-    psi = truncation if truncation is not None else card.truncation
-    if card.task == "generation" and psi is not None and float(psi) != 1.0:
-        from medgan.models.truncated import TruncatedGenerator
+    if card.task == "generation":
+        from medgan.models.truncated import sampling_psi, truncated
 
-        module = TruncatedGenerator(module, float(psi)).to(device).eval()
+        module = truncated(module, sampling_psi(card.truncation, truncation))
     if not card.renderer or not render:
         return module
     from medgan.models.rendered import RenderedGenerator

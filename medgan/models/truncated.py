@@ -22,6 +22,16 @@ def check_psi(psi: float) -> float:
     return value
 
 
+def sampling_psi(card_value: float | None, override: float | None = None) -> float:
+    """The truncation a generator samples with: ``override`` when given, else the card's value, else 1 (none)."""
+    return float(override if override is not None else (card_value or 1.0))
+
+
+def truncated(generator: nn.Module, psi: float) -> nn.Module:
+    """``generator`` sampled with latent truncation ``psi`` (itself when ``psi`` is 1)."""
+    return generator if check_psi(psi) == 1.0 else TruncatedGenerator(generator, psi).eval()
+
+
 class TruncatedGenerator(nn.Module):
     """``generator`` (z → output) sampled with latent truncation ``psi``."""
 
