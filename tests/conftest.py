@@ -10,6 +10,9 @@ import pytest
 
 _HOME = Path(tempfile.mkdtemp(prefix="medgan-test-home-"))
 os.environ.setdefault("MEDGAN_HOME", str(_HOME))
+if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker its own home: the workers inherit the controller's, and
+    # one worker's published checkpoints or jobs must not appear in another's listings mid-test
+    os.environ["MEDGAN_HOME"] = str(Path(os.environ["MEDGAN_HOME"]) / os.environ["PYTEST_XDIST_WORKER"])
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # the suite runs as two workers on two cores, with app servers, training workers and benchmarks as subprocesses
