@@ -208,3 +208,31 @@ def test_a_conditional_fine_tune_is_shown_beside_its_parent_and_the_classical_ba
     (line,) = benchmark_lines("wgangp_denoise")
     assert "non-local means psnr" in line and "degraded input" in line
     assert benchmark_lines("no_such_model") == [] and benchmark_lines(None) == []
+
+
+def test_a_parent_with_tiny_spectral_weights_starts_at_unit_scale_and_draws_the_same():
+    """The bundled SPADE started from raw spectral-norm weights ~4e-4 (Xavier gain 0.02; some layers are still at
+    spectral norm ~0.1, its stored discriminator at ~0.02): a fine-tune from it starts at unit scale, so its learning rate means what it says, and the generator computes what it did."""
+    from medgan.models.registry import build_discriminator, build_generator
+
+    card = find_card("spade_synthesis")
+    gen = build_generator(card.generator["name"], **card.generator["args"])
+    disc = build_discriminator(card.discriminator["name"], **card.discriminator["args"])
+    info = finetune.load_parent("spade_synthesis", gen, disc)
+    assert info["spectral_layers_rescaled"] > 0
+    plain = build_generator(card.generator["name"], **card.generator["args"])
+    ckpt.load_into(plain, ckpt.split_prefix(ckpt.load_weights(card.weights_path), "generator"))
+
+    def norms(module):
+        out = []
+        for m in module.modules():
+            if hasattr(m, "parametrizations"):
+                w = m.parametrizations.weight.original.detach()
+                out.append(float(torch.linalg.matrix_norm(w.reshape(w.shape[0], -1), ord=2)))
+        return out
+
+    assert min(norms(plain)) < 0.2 and all(0.5 <= s <= 2.0 for s in norms(gen) + norms(disc))
+    labels = torch.zeros(1, 4, 256, 256)
+    labels[:, 0], labels[:, 3, 64:192, 64:192], labels[:, 0, 64:192, 64:192] = 1, 1, 0
+    with torch.no_grad():
+        assert torch.allclose(gen.eval()(labels), plain.eval()(labels), atol=1e-3)

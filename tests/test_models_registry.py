@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from medgan.models import registry
-from medgan.models.blocks import init_weights
+from medgan.models.blocks import init_weights, unit_spectral_scale
 
 torch.set_num_threads(1)  # the CI machine is shared; one thread avoids oversubscription stalls
 
@@ -136,3 +136,55 @@ def test_dcgan_skip_generator_sums_an_output_per_stage(size: int) -> None:
     assert not torch.allclose(g(z), out)
     assert not hasattr(registry.build_generator("dcgan", z_dim=16, image_size=size, ngf=8), "skips") or \
         registry.build_generator("dcgan", z_dim=16, image_size=size, ngf=8).skips is None
+
+
+def _spectral_norms(module: torch.nn.Module) -> list[float]:
+    out = []
+    for m in module.modules():
+        plist = getattr(getattr(m, "parametrizations", None), "weight", None)
+        if plist is not None:
+            w = plist.original.detach()
+            dim = plist[0].dim
+            out.append(float(torch.linalg.matrix_norm(w.movedim(dim, 0).reshape(w.shape[dim], -1), ord=2)))
+    return out
+
+
+def test_spectral_norm_layers_start_at_unit_scale_and_keep_their_function() -> None:
+    torch.manual_seed(0)
+    d = registry.build_discriminator("multiscale_patchgan", in_channels=3, ndf=8, num_d=2, spectral_norm=True)
+    norms = _spectral_norms(d)
+    assert len(norms) == 10 and all(abs(s - 1) < 1e-3 for s in norms), norms  # Xavier gain 0.02, then unit scale
+    pix = registry.build_discriminator("patchgan", in_channels=3, ndf=8, spectral_norm=True)
+    assert unit_spectral_scale(pix) == 0  # N(0, 0.02) already lands inside the band: left as it is
+    d.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        before = d(x)[0][-1]
+        for m in d.modules():
+            if hasattr(m, "parametrizations"):
+                m.parametrizations.weight.original.mul_(0.01)
+        shrunk = d(x)[0][-1]
+        assert unit_spectral_scale(d) == 10
+        after = d(x)[0][-1]
+    assert torch.allclose(before, shrunk, atol=1e-4) and torch.allclose(before, after, atol=1e-4)
+    assert all(abs(s - 1) < 1e-3 for s in _spectral_norms(d))
+
+
+def test_one_adam_step_moves_a_spectral_norm_layer_a_little() -> None:
+    """Adam moves raw entries by ~lr whatever their size: at the unit scale a step of 2e-4 is a small turn of the
+    normalised weight, at Xavier-0.02 scale (entries ~4e-4) it was half of it."""
+    def turn(scale: float) -> float:
+        torch.manual_seed(1)
+        layer = init_weights(torch.nn.utils.parametrizations.spectral_norm(torch.nn.Conv2d(64, 64, 4)), "xavier", 0.02)
+        with torch.no_grad():
+            layer.parametrizations.weight.original.mul_(scale)
+        opt = torch.optim.Adam(layer.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        layer(torch.randn(4, 64, 8, 8)).square().mean().backward()
+        layer.eval()  # the normalised weight without a further power iteration, so only the step moves it
+        w0 = layer.weight.detach().clone()
+        opt.step()
+        return float((layer.weight.detach() - w0).norm() / w0.norm())
+
+    assert turn(1.0) < 0.05
+    raw = turn(1.0 / 60)  # the raw scale Xavier with gain 0.02 gives this layer
+    assert raw > 0.3, raw

@@ -6,6 +6,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 NORMS: tuple[str, ...] = ("instance", "batch", "none")
 INITS: tuple[str, ...] = ("normal", "xavier", "kaiming", "default")
@@ -25,6 +26,31 @@ def make_norm(kind: str, channels: int) -> nn.Module:
 def maybe_sn(module: nn.Module, spectral_norm: bool) -> nn.Module:
     """Wrap a conv/linear layer with spectral normalisation when ``spectral_norm`` is true."""
     return nn.utils.parametrizations.spectral_norm(module) if spectral_norm else module
+
+
+def unit_spectral_scale(module: nn.Module, band: tuple[float, float] = (0.5, 2.0)) -> int:
+    """Rescale the raw weight of each spectral-normalised layer in ``module`` whose spectral norm lies outside
+    ``band`` to spectral norm 1; returns how many it rescaled (layers inside the band are left bit for bit).
+
+    Spectral normalisation divides a weight by its largest singular value, so what the layer computes does not
+    change. What changes is the scale Adam's steps are taken at: Adam moves each raw entry by about the learning
+    rate whatever its size, so raw weights of 4e-4 (Xavier with gain 0.02) turn a learning rate of 2e-4 into
+    steps of half the weights' size, and the network's direction is redrawn at every step. At unit spectral norm
+    the raw entries are ~1/sqrt(fan-in) and the learning rate means what it says."""
+    n = 0
+    for m in module.modules():
+        plist = getattr(getattr(m, "parametrizations", None), "weight", None)
+        sn = next((p for p in plist if isinstance(p, _SpectralNorm)), None) if plist is not None else None
+        if sn is None:
+            continue
+        w = plist.original
+        with torch.no_grad():
+            mat = w.movedim(sn.dim, 0).reshape(w.shape[sn.dim], -1).float()
+            sigma = float(torch.linalg.matrix_norm(mat, ord=2))
+            if sigma > 0 and not band[0] <= sigma <= band[1]:
+                w.div_(sigma)
+                n += 1
+    return n
 
 
 def conv(in_ch: int, out_ch: int, k: int = 3, stride: int = 1, padding: int | None = None, bias: bool = True,
@@ -57,6 +83,7 @@ def init_weights(module: nn.Module, kind: str = "normal", gain: float = 0.02) ->
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
+    unit_spectral_scale(module)
     return module
 
 

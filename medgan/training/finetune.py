@@ -23,6 +23,7 @@ from torch import nn
 
 from medgan import checkpoints
 from medgan.inference import find_card
+from medgan.models.blocks import unit_spectral_scale
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,16 @@ def load_parent(name: str, generator: nn.Module, discriminator: nn.Module | None
                 ) -> dict[str, object]:
     """Load the parent checkpoint ``name`` into ``generator`` (and ``discriminator`` when the parent stores one
     that fits); returns what was loaded, for the start event and the card. With ``grow`` the generator is a
-    larger-size version of the parent's (:mod:`medgan.training.progressive`)."""
+    larger-size version of the parent's (:mod:`medgan.training.progressive`). Spectral-normalised layers leave
+    at unit scale (:func:`medgan.models.blocks.unit_spectral_scale`): the same function, a sane step size."""
+    info = _load_parent(name, generator, discriminator, grow)
+    rescaled = sum(unit_spectral_scale(m) for m in (generator, discriminator) if m is not None)
+    if rescaled:
+        info["spectral_layers_rescaled"] = rescaled
+    return info
+
+
+def _load_parent(name: str, generator: nn.Module, discriminator: nn.Module | None, grow: bool) -> dict[str, object]:
     card = find_card(name)
     tensors = checkpoints.load_weights(card.weights_path)
     info: dict[str, object] = {"init_from": name, "generator": "from the parent"}
