@@ -4,6 +4,11 @@ ValueError listing the valid ones; the switches (norm, spectral norm, init) take
 from __future__ import annotations
 
 import inspect
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -171,13 +176,14 @@ def test_spectral_norm_layers_start_at_unit_scale_and_keep_their_function() -> N
 
 
 def test_one_adam_step_moves_a_spectral_norm_layer_a_little() -> None:
-    """Adam moves raw entries by ~lr whatever their size: at the unit scale a step of 2e-4 is a small turn of the
-    normalised weight, at Xavier-0.02 scale (entries ~4e-4) it was half of it."""
-    def turn(scale: float) -> float:
+    """Adam moves raw entries by ~lr whatever their size: at the unit scale a step of 2e-4 turns the normalised
+    weight by ~4 %, at Xavier-0.02 scale (entries ~4e-4) by ~60 %."""
+    def turn(xavier_raw: bool) -> float:
         torch.manual_seed(1)
         layer = init_weights(torch.nn.utils.parametrizations.spectral_norm(torch.nn.Conv2d(64, 64, 4)), "xavier", 0.02)
-        with torch.no_grad():
-            layer.parametrizations.weight.original.mul_(scale)
+        if xavier_raw:  # the raw scale before unit_spectral_scale
+            with torch.no_grad():
+                torch.nn.init.xavier_normal_(layer.parametrizations.weight.original, gain=0.02)
         opt = torch.optim.Adam(layer.parameters(), lr=2e-4, betas=(0.5, 0.999))
         layer(torch.randn(4, 64, 8, 8)).square().mean().backward()
         layer.eval()  # the normalised weight without a further power iteration, so only the step moves it
@@ -185,6 +191,19 @@ def test_one_adam_step_moves_a_spectral_norm_layer_a_little() -> None:
         opt.step()
         return float((layer.weight.detach() - w0).norm() / w0.norm())
 
-    assert turn(1.0) < 0.05
-    raw = turn(1.0 / 60)  # the raw scale Xavier with gain 0.02 gives this layer
-    assert raw > 0.3, raw
+    unit, raw = turn(False), turn(True)
+    assert unit < 0.05 and raw > 0.3, (unit, raw)
+
+
+def test_discriminator_probe_learns_to_spot_noise() -> None:
+    """benchmarks/discriminator_probe.py, as its docs run it: a working discriminator tells the real slices from
+    noisy copies within a few dozen steps (its logits for real and fake move apart)."""
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "discriminator_probe.py"), "--fake", "noise",
+                          "--steps", "50", "--batch-size", "2"], capture_output=True, text=True, timeout=300,
+                         cwd=root, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = re.findall(r"loss ([\d.]+)\s+logit real ([-+\d.]+)\s+fake ([-+\d.]+)", out.stdout)
+    assert len(rows) == 2, out.stdout
+    loss, real, fake = map(float, rows[-1])
+    assert loss < 0.97 and real - fake > 0.1, out.stdout
