@@ -36,6 +36,14 @@ def test_build_demo_exposes_only_the_task_api(demo):
     assert "Studio" in {getattr(b, "label", None) for b in demo.blocks.values()}
 
 
+def test_run_buttons_write_the_outputs_their_handlers_keep(demo):
+    """The run handlers keep RUN_OUTPUTS outputs on a bad input: the Studio wires exactly that many."""
+    from medgan.ui import run_handlers as R
+
+    runs = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") in ("on_run_slice", "on_run_volume")]
+    assert len(runs) == 2 and all(len(f.outputs) == R.RUN_OUTPUTS for f in runs)
+
+
 def test_missing_tab_module_is_skipped(caplog):
     from medgan.ui.app_builder import build_demo
 
@@ -148,12 +156,13 @@ def test_ct_example_windows_and_bad_inputs_are_plain_errors(demo):
     assert "README.md" in message and "/" not in message.split("README.md")[0]
     assert len(kept) == H.LOADED_OUTPUTS + 1 and all(k == gr.skip() for k in kept[:-1]) and kept[-1] is None
     assert s[-1] is None  # the box is emptied after a load too: the next upload is read on its own
-    with pytest.raises(gr.Error, match="paint a label map first"):
-        R.on_run_slice(s[0], None, "synthesis", "spade_synthesis", "", False, 0, 1, 40, 400)
-    with pytest.raises(gr.Error, match="paint the region"):
-        R.on_run_slice(s[0], None, "inpainting", "spade_inpainting", "", False, 0, 1, 40, 400)
-    with pytest.raises(gr.Error, match="load a scan first"):
-        R.on_run_slice(Session(), None, "segmentation", "unet_segmentation", "", False, 0, 1, 40, 400)
+    # a run the input does not allow is a warning that says what is missing, and the last result stays on screen
+    for session, task, model, what in [(s[0], "synthesis", "spade_synthesis", "paint a label map first"),
+                                       (s[0], "inpainting", "spade_inpainting", "paint the region"),
+                                       (Session(), "segmentation", "unet_segmentation", "load a scan first")]:
+        with pytest.warns(UserWarning, match=what):
+            kept = R.on_run_slice(session, None, task, model, "", False, 0, 1, 40, 400)
+        assert len(kept) == R.RUN_OUTPUTS and all(k == gr.skip() for k in kept)
 
 
 def test_label_map_save_and_load_round_trip(demo):

@@ -103,8 +103,9 @@ def test_inpainting_without_a_region_names_the_white_brush(loaded):
     from medgan.ui import run_handlers as R
 
     s, strokes = loaded(region=False)
-    with pytest.raises(gr.Error, match="paint the region to fill with the white brush"):
-        R.on_run_slice(s, strokes, "inpainting", MODELS["inpainting"], "", False, 0, 1, 0.5, 1.0)
+    with pytest.warns(UserWarning, match="paint the region to fill with the white brush"):
+        kept = R.on_run_slice(s, strokes, "inpainting", MODELS["inpainting"], "", False, 0, 1, 0.5, 1.0)
+    assert all(k == gr.skip() for k in kept)  # the result already on screen stays
 
 
 def test_volume_run_reports_progress_per_batch_and_names_empty_slices(loaded):

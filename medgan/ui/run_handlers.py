@@ -89,7 +89,10 @@ def _honest(s: Session, task: str, metrics: dict[str, float], check: D.DomainChe
     return {**metrics, **(check.metrics() if check is not None else {})}
 
 
-@friendly("run the model")
+RUN_OUTPUTS = 10  # what _outputs returns (the Studio's run_out): a problem with the input keeps all of them
+
+
+@friendly("run the model", keep=RUN_OUTPUTS)
 def on_run_slice(s: Session, strokes: str | None, task_label: str, model: str | None, degradation: str,
                  already_degraded: bool, seed: float, n: float, level: float, width: float) -> tuple:
     task = task_key(task_label)
@@ -114,7 +117,7 @@ def on_run_slice(s: Session, strokes: str | None, task_label: str, model: str | 
     return _outputs(s, task, image, labels, r, samples, f"Ran **{model}** ({task}).", dom)
 
 
-@friendly("run the model on the whole volume")
+@friendly("run the model on the whole volume", keep=RUN_OUTPUTS)
 def on_run_volume(s: Session, strokes: str | None, task_label: str, model: str | None, degradation: str,
                   already_degraded: bool, seed: float, n: float, level: float, width: float,
                   progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
