@@ -210,18 +210,25 @@ def test_a_conditional_fine_tune_is_shown_beside_its_parent_and_the_classical_ba
     assert benchmark_lines("no_such_model") == [] and benchmark_lines(None) == []
 
 
-def test_a_parent_with_tiny_spectral_weights_starts_at_unit_scale_and_draws_the_same():
-    """The bundled SPADE started from raw spectral-norm weights ~4e-4 (Xavier gain 0.02; some layers are still at
-    spectral norm ~0.1, its stored discriminator at ~0.02): a fine-tune from it starts at unit scale, so its learning rate means what it says, and the generator computes what it did."""
+def test_a_parent_with_tiny_spectral_weights_starts_at_unit_scale_and_draws_the_same(home):
+    """A parent whose spectral-norm layers have raw weights far below unit scale (as Xavier with gain 0.02 leaves
+    them; SPADE was trained from there) starts its fine-tune at unit scale, so its learning rate means what it
+    says, and the generator computes what it did."""
     from medgan.models.registry import build_discriminator, build_generator
 
-    card = find_card("spade_synthesis")
-    gen = build_generator(card.generator["name"], **card.generator["args"])
-    disc = build_discriminator(card.discriminator["name"], **card.discriminator["args"])
-    info = finetune.load_parent("spade_synthesis", gen, disc)
-    assert info["spectral_layers_rescaled"] > 0
-    plain = build_generator(card.generator["name"], **card.generator["args"])
-    ckpt.load_into(plain, ckpt.split_prefix(ckpt.load_weights(card.weights_path), "generator"))
+    parent = find_card("spade_synthesis")
+    tensors = ckpt.load_weights(parent.weights_path)
+    tiny = {k: v * 0.01 if k.endswith("parametrizations.weight.original") else v for k, v in tensors.items()}
+    folder = home / "checkpoints"
+    folder.mkdir(parents=True)
+    ckpt.save_tensors(folder / "tiny_spade.safetensors", tiny)
+    data = parent.to_dict()
+    data["name"] = "tiny_spade"
+    data.pop("discriminator", None)
+    (folder / "tiny_spade.json").write_text(json.dumps(data))
+
+    def build():
+        return build_generator(parent.generator["name"], **parent.generator["args"])
 
     def norms(module):
         out = []
@@ -231,7 +238,13 @@ def test_a_parent_with_tiny_spectral_weights_starts_at_unit_scale_and_draws_the_
                 out.append(float(torch.linalg.matrix_norm(w.reshape(w.shape[0], -1), ord=2)))
         return out
 
-    assert min(norms(plain)) < 0.2 and all(0.5 <= s <= 2.0 for s in norms(gen) + norms(disc))
+    gen = build()
+    disc = build_discriminator("multiscale_patchgan", in_channels=5, ndf=8, num_d=2, spectral_norm=True)
+    info = finetune.load_parent("tiny_spade", gen, disc)
+    plain = build()
+    ckpt.load_into(plain, ckpt.split_prefix(tiny, "generator"))
+    assert info["spectral_layers_rescaled"] == len(norms(gen)) > 0
+    assert max(norms(plain)) < 0.05 and all(0.5 <= n <= 2.0 for n in norms(gen) + norms(disc))
     labels = torch.zeros(1, 4, 256, 256)
     labels[:, 0], labels[:, 3, 64:192, 64:192], labels[:, 0, 64:192, 64:192] = 1, 1, 0
     with torch.no_grad():
