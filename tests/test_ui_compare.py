@@ -37,8 +37,8 @@ def _run(s, strokes, task: str, n: int = 3) -> dict:
     from medgan.ui import run_handlers as R
 
     out = R.on_run_slice(s, strokes, task, MODELS[task], "", False, 0, n, 0.5, 1.0)
-    return {"session": out[0], **dict(zip(PANELS, out[1:6])), "metrics": out[6], "gallery": out[8],
-            "status": out[9]}
+    return {"session": out[0], **dict(zip(PANELS, out[1:6])), "metrics": out[6], "chart": out[7],
+            "gallery": out[8], "status": out[9]}
 
 
 def _value(component):
@@ -97,6 +97,12 @@ def test_segmentation_without_reference_labels_hides_the_difference_map(loaded):
     strokes = painted(H.view_for(s, 0.5, 1.0))  # the painter shows the emptied labels
     out = _run(s, strokes, "segmentation")
     assert out["diff"].visible is False and out["output"].visible is True
+    # nothing to score against: the chart shows what was predicted (a label map has no intensity histogram)
+    fig = out["chart"]
+    assert "Share of each predicted class" in fig.layout.title.text
+    bars = fig.data[0]
+    assert list(bars.x) == ["CSF", "grey matter", "white matter"]
+    assert abs(sum(bars.y) - 1) < 1e-6 and min(bars.y) > 0.05  # a brain slice has all three
 
 
 def test_inpainting_without_a_region_names_the_white_brush(loaded):

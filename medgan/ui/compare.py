@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from medgan.data.brain import CLASS_NAMES
 from medgan.ui.common import diff_heatmap, grey_rgb, labels_rgb, overlay
 
 METRIC_COLUMNS = ["metric", "value"]
@@ -96,8 +97,11 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}" if abs(v) >= 10 else f"{v:.3f}"
 
 
-def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, output: np.ndarray | None) -> Any:
-    """Per-class Dice bars when there are Dice values, else an intensity histogram of original vs output."""
+def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, output: np.ndarray | None,
+          labels: np.ndarray | None = None) -> Any:
+    """Per-class Dice bars when there are Dice values; for a segmentation with nothing to compare with, each
+    class's share of the labelled pixels (a label map has no intensities); else an intensity histogram of original
+    vs output."""
     import plotly.graph_objects as go
 
     from medgan.domain import AGREEMENT
@@ -113,6 +117,13 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
         fig.add_bar(x=list(dice), y=list(dice.values()), marker_color="#6366f1",
                     text=[f"{v:.2f}" for v in dice.values()], textposition="outside")
         fig.update_layout(title=title, yaxis_range=[0, 1.1])
+    elif task == "segmentation" and labels is not None:
+        counts = np.bincount(np.asarray(labels, dtype=np.int64).ravel(), minlength=len(CLASS_NAMES))[1:]
+        share = counts / max(int(counts.sum()), 1)
+        fig.add_bar(x=list(CLASS_NAMES[1:]), y=share, marker_color="#6366f1",
+                    text=[f"{v:.0%}" for v in share], textposition="outside")
+        fig.update_layout(title="Share of each predicted class (no reference labels)",
+                          yaxis_range=[0, 1.1])
     else:
         bins = np.linspace(0, 1, 51)
         for name, img, col in (("original", original, "#64748b"), ("output", output, "#f97316")):
