@@ -33,8 +33,7 @@ from medgan.training.data import BatchSampler, load_slices  # noqa: E402
 
 
 def _logit_mean(out) -> float:
-    scales = out if isinstance(out, list) else [out]
-    return float(torch.stack([(s[-1] if isinstance(s, list) else s).detach().float().mean() for s in scales]).mean())
+    return float(torch.stack([t.detach().float().mean() for t in losses.logits_per_scale(out)]).mean())
 
 
 def main() -> None:

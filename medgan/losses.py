@@ -18,7 +18,8 @@ from torch import Tensor
 Logits = Tensor | Sequence[Tensor]
 
 
-def _as_list(x: Logits) -> list[Tensor]:
+def logits_per_scale(x: Logits) -> list[Tensor]:
+    """A discriminator's output → its logits, one Tensor per scale (features before the logits dropped)."""
     if isinstance(x, Tensor):
         return [x]
     out: list[Tensor] = []
@@ -28,7 +29,7 @@ def _as_list(x: Logits) -> list[Tensor]:
 
 
 def _mean_over_scales(fn: Callable[[Tensor], Tensor], x: Logits) -> Tensor:
-    xs = _as_list(x)
+    xs = logits_per_scale(x)
     return torch.stack([fn(t.float()) for t in xs]).mean()
 
 
@@ -121,7 +122,7 @@ def gradient_penalty(critic: Callable[[Tensor], Logits], real: Tensor, fake: Ten
     x_hat = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
     inp = x_hat if condition is None else torch.cat([condition, x_hat], dim=1)
     out = critic(inp)
-    total = sum(o.float().sum() for o in _as_list(out))
+    total = sum(o.float().sum() for o in logits_per_scale(out))
     (grad,) = torch.autograd.grad(total, x_hat, create_graph=True)
     norm = grad.reshape(n, -1).float().norm(2, dim=1)
     return ((norm - 1.0) ** 2).mean()

@@ -20,6 +20,7 @@ from medgan.jobs.scheduler import Scheduler
 from medgan.jobs.spec import JobSpec, check_spec, train_args
 from medgan.jobs.store import JobStore
 from medgan.training import finetune
+from tests.spectral import spectral_norms
 
 PARENT = "hingegan_generation"
 
@@ -230,21 +231,13 @@ def test_a_parent_with_tiny_spectral_weights_starts_at_unit_scale_and_draws_the_
     def build():
         return build_generator(parent.generator["name"], **parent.generator["args"])
 
-    def norms(module):
-        out = []
-        for m in module.modules():
-            if hasattr(m, "parametrizations"):
-                w = m.parametrizations.weight.original.detach()
-                out.append(float(torch.linalg.matrix_norm(w.reshape(w.shape[0], -1), ord=2)))
-        return out
-
     gen = build()
     disc = build_discriminator("multiscale_patchgan", in_channels=5, ndf=8, num_d=2, spectral_norm=True)
     info = finetune.load_parent("tiny_spade", gen, disc)
     plain = build()
     ckpt.load_into(plain, ckpt.split_prefix(tiny, "generator"))
-    assert info["spectral_layers_rescaled"] == len(norms(gen)) > 0
-    assert max(norms(plain)) < 0.05 and all(0.5 <= n <= 2.0 for n in norms(gen) + norms(disc))
+    assert info["spectral_layers_rescaled"] == len(spectral_norms(gen)) > 0
+    assert max(spectral_norms(plain)) < 0.05 and all(0.5 <= n <= 2.0 for n in spectral_norms(gen) + spectral_norms(disc))
     labels = torch.zeros(1, 4, 256, 256)
     labels[:, 0], labels[:, 3, 64:192, 64:192], labels[:, 0, 64:192, 64:192] = 1, 1, 0
     with torch.no_grad():

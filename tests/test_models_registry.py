@@ -15,6 +15,7 @@ import torch
 
 from medgan.models import registry
 from medgan.models.blocks import init_weights, unit_spectral_scale
+from tests.spectral import spectral_norms
 
 torch.set_num_threads(1)  # the CI machine is shared; one thread avoids oversubscription stalls
 
@@ -143,21 +144,10 @@ def test_dcgan_skip_generator_sums_an_output_per_stage(size: int) -> None:
         registry.build_generator("dcgan", z_dim=16, image_size=size, ngf=8).skips is None
 
 
-def _spectral_norms(module: torch.nn.Module) -> list[float]:
-    out = []
-    for m in module.modules():
-        plist = getattr(getattr(m, "parametrizations", None), "weight", None)
-        if plist is not None:
-            w = plist.original.detach()
-            dim = plist[0].dim
-            out.append(float(torch.linalg.matrix_norm(w.movedim(dim, 0).reshape(w.shape[dim], -1), ord=2)))
-    return out
-
-
 def test_spectral_norm_layers_start_at_unit_scale_and_keep_their_function() -> None:
     torch.manual_seed(0)
     d = registry.build_discriminator("multiscale_patchgan", in_channels=3, ndf=8, num_d=2, spectral_norm=True)
-    norms = _spectral_norms(d)
+    norms = spectral_norms(d)
     assert len(norms) == 10 and all(abs(s - 1) < 1e-3 for s in norms), norms  # Xavier gain 0.02, then unit scale
     pix = registry.build_discriminator("patchgan", in_channels=3, ndf=8, spectral_norm=True)
     assert unit_spectral_scale(pix) == 0  # N(0, 0.02) already lands inside the band: left as it is
@@ -172,7 +162,7 @@ def test_spectral_norm_layers_start_at_unit_scale_and_keep_their_function() -> N
         assert unit_spectral_scale(d) == 10
         after = d(x)[0][-1]
     assert torch.allclose(before, shrunk, atol=1e-4) and torch.allclose(before, after, atol=1e-4)
-    assert all(abs(s - 1) < 1e-3 for s in _spectral_norms(d))
+    assert all(abs(s - 1) < 1e-3 for s in spectral_norms(d))
 
 
 def test_one_adam_step_moves_a_spectral_norm_layer_a_little() -> None:
