@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,16 @@ def training_randomisation(card: Any, data_config: dict[str, Any] | None = None)
     return _union(run, chain)
 
 
+MIXED_MODALITY = "MR, plus CR, CT and NM slices"  # the modality line of a card trained on embedded+pydicom
+
+
+def trained_modalities(modality: str) -> tuple[str, ...]:
+    """The DICOM modality codes a card's ``domain.modality`` line names ("MR", or "MR, plus CR, CT and NM
+    slices" → MR, CR, CT, NM); a line without codes is taken as it stands."""
+    codes = tuple(re.findall(r"\b[A-Z]{2}\b", modality))
+    return codes or (modality,)
+
+
 def card_domain(card: Any, data_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``domain`` dict of a card trained on the embedded brain data (cards and run configs may be dicts)."""
     from medgan.data.randomise import FAMILIES, HELD_OUT
@@ -121,7 +132,7 @@ def card_domain(card: Any, data_config: dict[str, Any] | None = None) -> dict[st
     mixed = ((data_config or {}).get("source") == "embedded+pydicom"
              or "pydicom" in str(_get(card, "dataset", "")))  # the card alone says so too (re-written cards)
     return {
-        "modality": "MR, plus CR, CT and NM slices" if mixed else "MR",
+        "modality": MIXED_MODALITY if mixed else "MR",
         "anatomy": BRAIN_ANATOMY + ("; plus chest and leg radiographs, head CT, whole-body NM (pydicom-data)"
                                     if mixed else ""),
         "contrast": contrast,
@@ -257,13 +268,14 @@ def metadata_reasons(scan: Any, card: Any = None) -> list[str]:
         return []
     dom = domain_of(card) if card is not None else {"modality": "MR"}
     want = str(dom.get("modality", "MR"))
+    trained = trained_modalities(want)
     out = []
     modality = str(getattr(scan, "modality", "") or "")
     meta = getattr(scan, "metadata", None) or {}
     names = {"CT": "CT", "US": "ultrasound", "OT": "a secondary capture (not an MR acquisition)",
              "CR": "radiography", "DX": "radiography", "MG": "mammography", "PT": "PET", "NM": "nuclear medicine",
              "XA": "X-ray angiography"}
-    if (modality and modality not in (want, "OT", "UNKNOWN", "unknown")
+    if (modality and modality not in (*trained, "OT", "UNKNOWN", "unknown")
             and getattr(scan, "source_format", "") in ("dicom", "nifti")):
         out.append(f"modality is {names.get(modality, modality)}, the model was trained on {want}")
     photometric = str(meta.get("photometric", "") or "")

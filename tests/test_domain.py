@@ -64,6 +64,19 @@ def test_metadata_rules_name_what_differs():
     assert any("abdomen" in r for r in domain.metadata_reasons(_scan("MR-SIEMENS-DICOM-WithOverlays.dcm")))
 
 
+def test_a_modality_the_model_was_trained_on_is_not_called_a_difference():
+    """wgangp_denoise saw CR, CT and NM slices besides MR: a CT is not flagged for its modality (the message
+    said "modality is CT, the model was trained on MR, plus CR, CT and NM slices"); the image score still
+    speaks for a CT that does not look like its training slices."""
+    ct = _scan("CT_small.dcm")
+    chk = domain.check(domain.normalise(ct)[0], "wgangp_denoise", ct)
+    assert not any("modality" in r for r in chk.reasons), chk.reasons
+    assert not chk.in_domain and chk.reasons
+    assert domain.trained_modalities(domain.MIXED_MODALITY) == ("MR", "CR", "CT", "NM")
+    us = _scan("US1_J2KR.dcm")
+    assert any("ultrasound" in r for r in domain.metadata_reasons(us, "wgangp_denoise"))
+
+
 def test_noise_images_are_flagged():
     from scipy import ndimage
 
