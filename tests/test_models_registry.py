@@ -129,6 +129,32 @@ def test_switches_take_effect() -> None:
         init_weights(conv, "orthogonal")
 
 
+def test_a_fill_head_starts_as_the_unet_it_corrects_and_then_learns() -> None:
+    args = {"in_channels": 6, "out_channels": 1, "ngf": 8, "max_channels": 16, "image_size": 32,
+            "out_activation": "residual"}
+    torch.manual_seed(0)
+    base = registry.build_generator("pix2pix", **args)
+    for p in base.parameters():  # a "trained" U-Net: its residual head is no longer zero
+        p.data.normal_(0, 0.05)
+    headed = registry.build_generator("pix2pix", **args, refine=4)
+    missing, _ = headed.load_state_dict(base.state_dict(), strict=False)
+    assert missing and {k.split(".")[0] for k in missing} == {"refine"}
+    x = torch.rand(2, 6, 32, 32) * 2 - 1
+    base.eval(), headed.eval()
+    with torch.no_grad():
+        assert torch.equal(headed(x), base(x))  # the head's last layer starts at zero
+    opt = torch.optim.Adam(headed.refine.parameters(), lr=1e-2)
+    target = torch.zeros(2, 1, 32, 32)
+    losses = []
+    for _ in range(2):
+        loss = (headed(x) - target).pow(2).mean()
+        losses.append(loss.item())
+        opt.zero_grad(), loss.backward(), opt.step()
+    assert losses[1] < losses[0]  # the correction moves the fill
+    with pytest.raises(ValueError, match="residual"):
+        registry.build_generator("pix2pix", in_channels=6, out_channels=1, ngf=8, image_size=32, refine=4)
+
+
 @pytest.mark.parametrize("size", [32, 64])
 def test_dcgan_skip_generator_sums_an_output_per_stage(size: int) -> None:
     g = registry.build_generator("dcgan", z_dim=16, image_size=size, ngf=8, skip=True).eval()

@@ -316,6 +316,35 @@ def test_model_width_arguments_reach_the_models_and_are_checked() -> None:
         build_config(parser.parse_args([*gen, "--g-arg", "ngf=8", "--init-from", "hingegan_generation"]))
 
 
+def test_a_fine_tune_may_add_a_fill_head_to_its_parent_and_nothing_else() -> None:
+    import argparse
+
+    from medgan.inference import find_card
+    from medgan.models.registry import build_generator
+    from medgan.training import finetune
+    from medgan.training.cli import add_arguments, build_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--task", "inpainting", "--arch", "pix2pix", "--init-from", "pix2pix_inpainting", "--out", "x"]
+    cfg = build_config(parser.parse_args([*base, "--g-arg", "refine=4"]))
+    card_args = find_card("pix2pix_inpainting").generator["args"]
+    assert cfg.generator.args == {**card_args, "refine": 4}
+    with pytest.raises(ValueError, match=r"--g-arg ngf: .* may only add parts \(refine\)"):
+        build_config(parser.parse_args([*base, "--g-arg", "ngf=8"]))
+
+    parent, headed = build_generator("pix2pix", **card_args), build_generator("pix2pix", **cfg.generator.args)
+    assert finetune.load_parent("pix2pix_inpainting", parent, None)["generator"] == "from the parent"
+    info = finetune.load_parent("pix2pix_inpainting", headed, None)
+    assert info["added_parts"] == ["refine"] and "start by returning the parent's output" in info["generator"]
+    x = torch.rand(1, card_args["in_channels"], 256, 256) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(headed.eval()(x), parent.eval()(x))
+    wrong = build_generator("pix2pix", **{**card_args, "ngf": 16})  # a part that does not fit is still an error
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        finetune.load_parent("pix2pix_inpainting", wrong, None)
+
+
 def test_a_copied_run_resumes_in_its_new_folder(tmp_path: Path) -> None:
     import argparse
     import shutil

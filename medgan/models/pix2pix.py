@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from medgan.models.blocks import conv, init_weights, make_norm, maybe_sn, num_downsamplings
+from medgan.models.fill import FillRefiner
 
 
 class _Down(nn.Module):
@@ -43,13 +44,21 @@ class UNetGenerator(nn.Module):
     (``out_activation="none"``, segmentation), or ``"residual"``: the first ``out_channels`` input channels plus a
     learned correction, clamped to [-1, 1], the correction's last layer starting at zero (so an untrained model
     returns its input, e.g. a classical pre-fill of a hole). ``S`` must be a multiple of 2**depth; depth =
-    log2(image_size) capped at ``max_depth`` (8 at 256)."""
+    log2(image_size) capped at ``max_depth`` (8 at 256).
+
+    ``refine`` > 0 (residual output only) adds a hole-filling head of that width
+    (:class:`medgan.models.fill.FillRefiner`) that corrects the U-Net's fill; it starts at zero, so it can be added
+    to a trained generator (``--init-from`` with ``--g-arg refine=N``) without changing what it draws."""
+
+    ADDABLE: tuple[str, ...] = ("refine",)  # arguments that add parts a trained generator can grow
 
     def __init__(self, in_channels: int = 4, out_channels: int = 1, ngf: int = 32, max_channels: int = 128,
                  image_size: int = 256, max_depth: int = 8, norm: str = "instance", dropout: float = 0.0,
                  spectral_norm: bool = False, out_activation: str = "tanh", init: str = "normal",
-                 init_gain: float = 0.02) -> None:
+                 init_gain: float = 0.02, refine: int = 0) -> None:
         super().__init__()
+        if refine and out_activation != "residual":
+            raise ValueError("refine needs out_activation='residual' (the head corrects a fill)")
         if out_activation not in ("tanh", "none", "residual"):
             raise ValueError(f"unknown out_activation {out_activation!r}; valid: tanh, none, residual")
         if out_activation == "residual" and out_channels > in_channels:
@@ -75,6 +84,7 @@ class UNetGenerator(nn.Module):
             last = self.ups[-1].body[1]
             nn.init.zeros_(getattr(last, "weight_orig", last.weight))
             nn.init.zeros_(last.bias)
+        self.refine = FillRefiner(in_channels + out_channels, out_channels, refine) if refine else None
 
     def forward(self, x: Tensor) -> Tensor:
         skips: list[Tensor] = []
@@ -88,7 +98,10 @@ class UNetGenerator(nn.Module):
                 h = torch.cat([h, skips.pop()], dim=1)
             h = up(h)
         if self.out_activation == "residual":
-            return (x[:, : h.shape[1]] + h).clamp(-1.0, 1.0)
+            out = (x[:, : h.shape[1]] + h).clamp(-1.0, 1.0)
+            if self.refine is not None:
+                out = (out + self.refine(torch.cat([out, x], dim=1))).clamp(-1.0, 1.0)
+            return out
         return torch.tanh(h) if self.out_activation == "tanh" else h
 
 

@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inpainting: probability of a free-form stroke hole instead of a rectangle")
     parser.add_argument("--spectral-norm", action="store_true")
     parser.add_argument("--g-arg", action="append", default=[], metavar="KEY=VALUE",
-                        help="generator constructor argument (repeatable), e.g. ngf=32; VALUE is read as JSON")
+                        help="generator constructor argument (repeatable), e.g. ngf=32; VALUE is read as JSON. With "
+                             "--init-from only an argument that adds a part, e.g. refine=24 (a hole-filling head)")
     parser.add_argument("--d-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="discriminator constructor argument (repeatable), e.g. ndf=64")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -178,7 +179,14 @@ def _model_args(cfg: TrainConfig, args: argparse.Namespace) -> None:
     g_extra = parse_model_args(getattr(args, "g_arg", None) or [], "--g-arg")
     d_extra = parse_model_args(getattr(args, "d_arg", None) or [], "--d-arg")
     if g_extra and args.init_from:
-        raise ValueError("--g-arg cannot change the generator of --init-from (it comes from the checkpoint's card)")
+        from medgan.models.registry import generator_class
+
+        addable = getattr(generator_class(cfg.generator.name), "ADDABLE", ())
+        changed = sorted(set(g_extra) - set(addable))
+        if changed:
+            can = f"it may only add parts ({', '.join(addable)})" if addable else f"{cfg.generator.name} has none to add"
+            raise ValueError(f"--g-arg {', '.join(changed)}: the generator of --init-from comes from the checkpoint's "
+                             f"card; {can}")
     if d_extra and cfg.discriminator is None:
         raise ValueError(f"--d-arg: the {cfg.task} preset {cfg.arch!r} has no discriminator")
     for extra, model, build, flag in ((g_extra, cfg.generator, build_generator, "--g-arg"),

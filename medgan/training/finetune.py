@@ -87,6 +87,20 @@ def load_parent(name: str, generator: nn.Module, discriminator: nn.Module | None
     return info
 
 
+def _load_adding(generator: nn.Module, state: dict) -> list[str]:
+    """Load the parent's generator ``state``; parts the parent lacks are allowed only where the generator's class
+    says they can be added (``ADDABLE``, e.g. the U-Net's ``refine`` head), and keep their initialisation, which
+    leaves the parent's output unchanged. Returns those parts' names."""
+    target = generator.state_dict()
+    addable = set(getattr(generator, "ADDABLE", ()))
+    missing = {k.split(".")[0] for k in target if k not in state}
+    if not missing or not missing <= addable:
+        checkpoints.load_into(generator, state)  # strict: its error names what does not fit
+        return []
+    checkpoints.load_into(generator, {**state, **{k: v for k, v in target.items() if k not in state}})
+    return sorted(missing)
+
+
 def _load_parent(name: str, generator: nn.Module, discriminator: nn.Module | None, grow: bool) -> dict[str, object]:
     card = find_card(name)
     tensors = checkpoints.load_weights(card.weights_path)
@@ -98,7 +112,11 @@ def _load_parent(name: str, generator: nn.Module, discriminator: nn.Module | Non
         info["generator"] = f"grown from the parent ({len(growth.loaded)} tensors loaded, {len(growth.added)} new)"
         info["grown"] = {"loaded_tensors": len(growth.loaded), "added_tensors": len(growth.added)}
     else:
-        checkpoints.load_into(generator, checkpoints.split_prefix(tensors, "generator"))
+        added = _load_adding(generator, checkpoints.split_prefix(tensors, "generator"))
+        if added:
+            info["generator"] = (f"from the parent, with new parts ({', '.join(added)}) that start by "
+                                 "returning the parent's output")
+            info["added_parts"] = added
     if discriminator is None:
         return info
     state, source = checkpoints.split_prefix(tensors, "discriminator"), card.weights_path.name
