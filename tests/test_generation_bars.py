@@ -95,3 +95,34 @@ def test_cross_validated_two_sample_auc_tells_noise_apart_and_not_two_real_halve
 def test_the_recorded_command_reproduces_the_figures_without_writing() -> None:
     argv = ["--size", "128", "--json", "/tmp/x.json", "--write", "--installed-json=/tmp/y.json", "--seeds", "3"]
     assert _replayable(argv) == ["--size", "128", "--seeds", "3"]
+
+
+def test_best_of_k_keeps_the_candidate_its_discriminator_scores_highest() -> None:
+    from best_of_k_sampling import BestOfK
+
+    class Flat(torch.nn.Module):  # z (N, 4) → a 1×2×2 "image" holding z
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return z.view(len(z), 1, 2, 2)
+
+    class Sum(torch.nn.Module):  # the "discriminator" prefers large pixel sums
+        def forward(self, y: torch.Tensor) -> torch.Tensor:
+            return y.sum(dim=(1, 2, 3))[:, None]
+
+    z = torch.tensor([[5.0, -1.0, -1.0, -1.0], [0.0, 0.0, 0.0, 3.0]])
+    out = BestOfK(Flat(), Sum(), k=3)(z)
+    assert out.shape == (2, 1, 2, 2)
+    # every cyclic shift has the same sum for row 0 → the first candidate (z itself) wins the tie
+    assert torch.equal(out[0].flatten(), z[0])
+    torch.manual_seed(0)
+    z = torch.randn(6, 4)
+    k = 4
+    cands = torch.stack([torch.roll(z, j, dims=1) for j in range(k)])  # (k, N, 4)
+    weights = torch.tensor([1.0, 2.0, 3.0, 4.0])
+
+    class Weighted(torch.nn.Module):
+        def forward(self, y: torch.Tensor) -> torch.Tensor:
+            return (y.flatten(1) * weights).sum(1, keepdim=True)
+
+    out = BestOfK(Flat(), Weighted(), k=k)(z).flatten(1)
+    best = (cands * weights).sum(-1).argmax(0)
+    assert torch.equal(out, cands[best, torch.arange(6)])
