@@ -58,6 +58,9 @@ def main() -> int:
     ap.add_argument("--tasks", default=",".join(ALL))
     ap.add_argument("--max-slices", type=int, default=0, help="limit the test slices (0 = all 20)")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--train-check", action="store_true",
+                    help="inpainting: the same holes on 20 training slices too (a generalisation check; not with "
+                         "--write-cards)")
     ap.add_argument("--models", default="", help="only these checkpoints (comma-separated)")
     ap.add_argument("--write-cards", action="store_true",
                     help="write each measured model's rows (and its baselines') into its card's metrics.quality")
@@ -65,6 +68,8 @@ def main() -> int:
                     help="a folder of checkpoints (e.g. a train-all output) that take the place of the installed "
                          "ones of the same names")
     args = ap.parse_args()
+    if args.train_check and args.write_cards:
+        ap.error("--train-check measures slices the models were trained on; those figures never go into a card")
     if args.max_slices == 1 and "synthesis" in args.tasks:
         ap.error("--max-slices 1: the synthesis rows' FD-medgan needs at least 2 slices (0 = all)")
     if args.checkpoints:
@@ -91,6 +96,10 @@ def main() -> int:
         rows += Q.inpainting_rows(models, list(real.values()), [None] * len(real), "real pydicom slices",
                                   holes=("50×50", "free-form"))
         rows += Q.oracle_inpainting_rows(models, images, labels, "unet_segmentation")
+        if args.train_check:
+            seen, seen_labels = Q.train_check_set()
+            rows += Q.inpainting_rows(models, list(seen), list(seen_labels), "TRAINING slices (seen in training)",
+                                      holes=Q.HOLES, telea=False)
     if "synthesis" in tasks:
         from medgan.metrics.features import medgan_features
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
+from medgan.data.corruptions import stroke_hole
 from medgan.evaluation import quality as Q
 from medgan.evaluation.quality import HOLES, MIRROR_HOLE, make_hole, mirror_columns
 
@@ -33,3 +35,22 @@ def test_mirror_hole_is_the_square_and_its_mirror_image() -> None:
         assert (both >= square).all() and both.sum() > square.sum()
         np.testing.assert_array_equal(both, both[:, mirror_columns(im)] | square)
     assert MIRROR_HOLE not in HOLES
+
+
+def test_free_form_strokes_cross_the_tissue_even_where_there_is_little_of_it() -> None:
+    im = np.zeros((256, 256), np.float32)
+    lb = np.zeros((256, 256), np.uint8)
+    im[190:214, 30:54], lb[190:214, 30:54] = 0.6, 2  # a 24×24 patch of tissue near a corner
+    first = [(stroke_hole(im.shape, rng=np.random.default_rng([s, 31])) & (lb > 0)).any() for s in range(12)]
+    assert sum(first) < 6  # the first draw of strokes misses such a patch for most seeds ...
+    for s in range(12):
+        m = make_hole("free-form", im, lb, seed=s)
+        assert (m & (lb > 0)).any()  # ... so the hole is redrawn until it crosses it
+        assert not (m & ~ndimage.binary_dilation(lb > 0, iterations=5)).any()  # and kept near the tissue
+
+
+def test_train_check_slices_have_tissue_and_are_training_slices() -> None:
+    seen, seen_labels = Q.train_check_set(5)
+    train = Q.load_brain("train")
+    assert len(seen) == 5 and all((lb > 0).any() for lb in seen_labels)
+    assert all(any(np.array_equal(s, t) for t in train.images) for s in seen)
