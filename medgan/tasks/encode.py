@@ -178,6 +178,10 @@ def prepare_synthesis(labels: np.ndarray, card: Any, reference: np.ndarray | Non
     return job
 
 
+def _gain_over_biharmonic(m: dict[str, float]) -> None:
+    m["region psnr gain over biharmonic"] = m["region psnr"] - m["biharmonic region psnr"]
+
+
 def prepare_inpainting(image: np.ndarray, region: np.ndarray, card: Any, labels: np.ndarray | None = None) -> Job:
     image = _check_image(image)
     region = np.asarray(region).astype(bool)
@@ -192,8 +196,11 @@ def prepare_inpainting(image: np.ndarray, region: np.ndarray, card: Any, labels:
     m_s = fit_slice(region.astype(np.float32), size)[0] > 0.25  # area-resized: thin strokes survive shrinking
     mask_t = torch.from_numpy(m_s.astype(np.float32))[None, None]
     fill = card_value(card, "input_fill") or "zero"
+    # the classical fill at the model's working size: the model's input when its card says so, and always the
+    # baseline its region metrics stand beside
+    formula = corruptions.fill_hole(img_s, m_s, "biharmonic")
     seen = image_tensor(np.where(m_s, np.float32(0.5), img_s)) if fill == "zero" else image_tensor(
-        corruptions.fill_hole(img_s, m_s, fill))
+        formula if fill == "biharmonic" else corruptions.fill_hole(img_s, m_s, fill))
     parts = [seen, mask_t]
     lab = None if labels is None else np.asarray(labels).astype(np.uint8)
     if lab is not None and lab.shape != image.shape:
@@ -204,7 +211,10 @@ def prepare_inpainting(image: np.ndarray, region: np.ndarray, card: Any, labels:
 
     def finish(y: np.ndarray) -> TaskResult:
         out = np.where(region, unfit_slice(_to_unit(y), info), image).astype(np.float32)
-        job.quality += [QualityCheck(out, image), QualityCheck(out, image, "region ", mask=region)]
+        classical = np.where(region, unfit_slice(formula, info), image).astype(np.float32)
+        job.quality += [QualityCheck(out, image), QualityCheck(out, image, "region ", mask=region),
+                        QualityCheck(classical, image, "biharmonic region ", mask=region)]
+        job.after = _gain_over_biharmonic
         job.checks.append(SegCheck(out, lab) if lab is not None else SegCheck(out, image, ref_is_image=True))
         return TaskResult(out, lab, np.where(region, 0.0, image).astype(np.float32))
 
