@@ -117,6 +117,9 @@ def test_paint_region_and_inpaint(page, artifacts_dir):
     _wait_text(pg, "#mg-metrics", "region psnr")
     text = _metrics_text(pg)
     assert "region ssim" in text and "biharmonic region psnr" in text  # the classical fill beside the model's
+    widths = pg.evaluate("(() => { const t = document.querySelector('#mg-metrics table'); "
+                         "return [t.scrollWidth, document.querySelector('#mg-metrics').clientWidth]; })()")
+    assert widths[0] <= widths[1] + 1  # long metric names wrap; the value column is not pushed out of view
     assert "Ran pix2pix_inpainting" in pg.locator("#mg-status").inner_text()
     pg.screenshot(path=str(artifacts_dir / "studio_inpainting.png"), full_page=True)
 

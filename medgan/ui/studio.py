@@ -100,8 +100,9 @@ def build_studio_tab() -> None:
     with gr.Row(equal_height=False):
         slider = gr.ImageSlider(label="Before / after", type="numpy", format="png", max_height=360, scale=1)
         with gr.Column(scale=1):
+            # long names wrap so the value column stays in view (it was pushed past the panel's edge)
             metrics = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False,
-                                   elem_id="mg-metrics", max_height=300)
+                                   elem_id="mg-metrics", max_height=300, wrap=True, column_widths=["72%", "28%"])
         plot = gr.Plot(label="Chart", scale=1)
     with gr.Row():
         pin_btn = gr.Button("Pin this run", size="sm", scale=0, min_width=140)
