@@ -99,7 +99,8 @@ def _fmt(v: float) -> str:
 
 def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, output: np.ndarray | None,
           labels: np.ndarray | None = None) -> Any:
-    """Per-class Dice bars when there are Dice values; for a segmentation with nothing to compare with, each
+    """Per-class Dice bars when there are Dice values; a blind inpainting: the region's PSNR beside the
+    biharmonic fill's (the formula the model is held to); for a segmentation with nothing to compare with, each
     class's share of the labelled pixels (a label map has no intensities); else an intensity histogram of original
     vs output."""
     import plotly.graph_objects as go
@@ -107,6 +108,8 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
     from medgan.domain import AGREEMENT
 
     dice = {k[5:]: v for k, v in metrics.items() if k.startswith("dice ") and not k.endswith("mean")}
+    if task == "inpainting" and not dice and "biharmonic region psnr" in metrics:
+        return _fill_chart(metrics)
     title = "Dice per class (vs reference labels)"
     if not dice:  # Dice against the U-Net's own labels: agreement, not accuracy
         dice = {k[len(AGREEMENT) + 1:]: v for k, v in metrics.items()
@@ -132,6 +135,19 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
                 fig.add_scatter(x=(bins[:-1] + bins[1:]) / 2, y=h, name=name, mode="lines", line_color=col)
         fig.update_layout(title="Intensity histogram (non-zero pixels)", xaxis_title="intensity")
     fig.update_layout(height=300, margin=dict(l=40, r=10, t=40, b=40), template="plotly_white")
+    return fig
+
+
+def _fill_chart(metrics: dict[str, float]) -> Any:
+    import plotly.graph_objects as go
+
+    names, values = ["this model", "biharmonic fill"], [metrics["region psnr"], metrics["biharmonic region psnr"]]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=values, marker_color=["#6366f1", "#94a3b8"], text=[f"{v:.1f} dB" for v in values],
+                textposition="outside")
+    fig.update_layout(title="Inside the region: PSNR vs the original slice", yaxis_title="dB",
+                      yaxis_range=[0, max(values) * 1.15 + 1], height=300, margin=dict(l=40, r=10, t=40, b=40),
+                      template="plotly_white")
     return fig
 
 
