@@ -44,12 +44,11 @@ class BestOfK(nn.Module):
 
 def shipped_discriminator(card: object) -> nn.Module:
     spec = getattr(card, "discriminator", None) or {}
-    path = ckpt.discriminator_path(card.weights_path)  # type: ignore[attr-defined]
-    if not spec.get("stored") or not path.exists():
+    state, _ = ckpt.stored_discriminator(card.weights_path)  # type: ignore[attr-defined]
+    if not spec.get("name") or not state:
         raise SystemExit(f"{card.name} ships no discriminator; best-of-k needs one")  # type: ignore[attr-defined]
     d = build_discriminator(spec["name"], **spec["args"])
-    tensors = ckpt.load_weights(path)
-    ckpt.load_into(d, ckpt.split_prefix(tensors, "discriminator") or tensors)
+    ckpt.load_into(d, state)
     return d.eval()
 
 

@@ -265,6 +265,22 @@ def discriminator_path(weights_path: Path | str) -> Path:
     return p.with_name(stem + DISCRIMINATOR_SUFFIX)
 
 
+def stored_discriminator(weights_path: Path | str, tensors: dict[str, Tensor] | None = None
+                         ) -> tuple[dict[str, Tensor], str]:
+    """A checkpoint's discriminator state (unprefixed) and the file it came from: ``discriminator.*`` tensors in
+    the weights file (``tensors``, when already loaded), else the ``NAME.discriminator.safetensors`` beside it;
+    ``({}, "")`` when neither holds one."""
+    weights_path = Path(weights_path)
+    state = split_prefix(tensors if tensors is not None else load_weights(weights_path), "discriminator")
+    if state:
+        return state, weights_path.name
+    side = discriminator_path(weights_path)
+    if not side.exists():
+        return {}, ""
+    extra = load_weights(side)
+    return split_prefix(extra, "discriminator") or extra, side.name
+
+
 def save_discriminator(weights_path: Path | str, state: dict[str, Tensor], max_bytes: int | None = None
                        ) -> dict[str, Any]:
     """Write the discriminator ``state`` (unprefixed) beside ``weights_path`` as ``discriminator.<param>`` tensors:

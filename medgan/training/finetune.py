@@ -119,11 +119,7 @@ def _load_parent(name: str, generator: nn.Module, discriminator: nn.Module | Non
             info["added_parts"] = added
     if discriminator is None:
         return info
-    state, source = checkpoints.split_prefix(tensors, "discriminator"), card.weights_path.name
-    side = checkpoints.discriminator_path(card.weights_path)
-    if not state and side.exists():
-        extra = checkpoints.load_weights(side)
-        state, source = checkpoints.split_prefix(extra, "discriminator") or extra, side.name
+    state, source = checkpoints.stored_discriminator(card.weights_path, tensors)
     if not state:
         note = (card.discriminator or {}).get("note")
         info["discriminator"] = "random: the parent checkpoint stores no discriminator" + (f" ({note})" if note else "")

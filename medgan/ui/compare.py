@@ -108,15 +108,20 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
     from medgan.domain import AGREEMENT
 
     dice = {k[5:]: v for k, v in metrics.items() if k.startswith("dice ") and not k.endswith("mean")}
-    if task == "inpainting" and not dice and "biharmonic region psnr" in metrics:
-        return _fill_chart(metrics)
+    blind_fill = task == "inpainting" and not dice and "biharmonic region psnr" in metrics
     title = "Dice per class (vs reference labels)"
     if not dice:  # Dice against the U-Net's own labels: agreement, not accuracy
         dice = {k[len(AGREEMENT) + 1:]: v for k, v in metrics.items()
                 if k.startswith(AGREEMENT + " ") and not k.endswith("mean")}
         title = "Label agreement with the U-Net per class (not accuracy)"
     fig = go.Figure()
-    if dice and task in ("synthesis", "segmentation", "inpainting", "generation"):
+    if blind_fill:
+        psnrs = [metrics["region psnr"], metrics["biharmonic region psnr"]]
+        fig.add_bar(x=["this model", "biharmonic fill"], y=psnrs, marker_color=["#6366f1", "#94a3b8"],
+                    text=[f"{v:.1f} dB" for v in psnrs], textposition="outside")
+        fig.update_layout(title="Inside the region: PSNR vs the original slice", yaxis_title="dB",
+                          yaxis_range=[0, max(psnrs) * 1.15 + 1])
+    elif dice and task in ("synthesis", "segmentation", "inpainting", "generation"):
         fig.add_bar(x=list(dice), y=list(dice.values()), marker_color="#6366f1",
                     text=[f"{v:.2f}" for v in dice.values()], textposition="outside")
         fig.update_layout(title=title, yaxis_range=[0, 1.1])
@@ -135,19 +140,6 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
                 fig.add_scatter(x=(bins[:-1] + bins[1:]) / 2, y=h, name=name, mode="lines", line_color=col)
         fig.update_layout(title="Intensity histogram (non-zero pixels)", xaxis_title="intensity")
     fig.update_layout(height=300, margin=dict(l=40, r=10, t=40, b=40), template="plotly_white")
-    return fig
-
-
-def _fill_chart(metrics: dict[str, float]) -> Any:
-    import plotly.graph_objects as go
-
-    names, values = ["this model", "biharmonic fill"], [metrics["region psnr"], metrics["biharmonic region psnr"]]
-    fig = go.Figure()
-    fig.add_bar(x=names, y=values, marker_color=["#6366f1", "#94a3b8"], text=[f"{v:.1f} dB" for v in values],
-                textposition="outside")
-    fig.update_layout(title="Inside the region: PSNR vs the original slice", yaxis_title="dB",
-                      yaxis_range=[0, max(values) * 1.15 + 1], height=300, margin=dict(l=40, r=10, t=40, b=40),
-                      template="plotly_white")
     return fig
 
 
