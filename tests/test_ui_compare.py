@@ -151,3 +151,24 @@ def test_a_blind_inpainting_charts_its_fill_beside_the_biharmonic_one(loaded):
     assert "PSNR" in fig.layout.title.text and list(fig.data[0].x) == ["this model", "biharmonic fill"]
     m = out["session"].result["metrics"]
     assert list(fig.data[0].y) == pytest.approx([m["region psnr"], m["biharmonic region psnr"]])
+
+
+def test_an_out_of_domain_run_marks_its_chart_as_it_marks_its_table(loaded):
+    """A CT slice run through the brain segmenter: the numbers stay, but the chart's title says out of domain and
+    its bars are greyed like the table's rows; an in-domain run's chart is left as it is."""
+    from pathlib import Path
+
+    from medgan.ui import run_handlers as R
+    from medgan.ui import studio_handlers as H
+    from medgan.ui.common import Session
+    from medgan.ui.domain_view import OOD_MARK
+
+    ct = H.on_upload([str(Path(__file__).parents[1] / "assets" / "examples" / "ct_small.dcm")], Session())[0]
+    out = R.on_run_slice(ct, None, "segmentation", MODELS["segmentation"], "", False, 0, 1, 40, 400)
+    table, fig, status = out[6], out[7], out[9]
+    assert "out of domain" in status.lower()
+    assert all(m.endswith(OOD_MARK) for m in table.data["metric"] if m not in ("in domain", "domain score"))
+    assert fig.layout.title.text.endswith(OOD_MARK) and all(t.opacity == 0.45 for t in fig.data)
+    s, strokes = loaded()
+    fig_in = _run(s, strokes, "segmentation")["chart"]
+    assert OOD_MARK not in fig_in.layout.title.text and all(t.opacity is None for t in fig_in.data)

@@ -1,5 +1,5 @@
-"""How the Studio shows the domain: the warning beside a result and the metrics table of an out-of-domain input
-(greyed and marked, the numbers kept)."""
+"""How the Studio shows the domain: the warning beside a result, and the metrics table and chart of an
+out-of-domain input (greyed and marked, the numbers kept)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,17 @@ def metrics_table(frame: pd.DataFrame, check: DomainCheck | None) -> Any:
     frame = frame.copy()
     frame["metric"] = [m if m in ("in domain", "domain score") else f"{m}{OOD_MARK}" for m in frame["metric"]]
     return frame.style.apply(lambda row: [GREY] * len(row), axis=1)
+
+
+def chart(fig: Any, check: DomainCheck | None) -> Any:
+    """The chart; for an out-of-domain input its title is marked and its bars and lines are greyed, like the
+    metrics table beside it (a bar chart of an out-of-domain run reads as a result as easily as the table)."""
+    if check is None or check.in_domain:
+        return fig
+    title = fig.layout.title.text or ""
+    fig.update_layout(title=f"{title}{OOD_MARK}", title_font_color="#9ca3af")
+    fig.update_traces(opacity=0.45)
+    return fig
 
 
 def status(text: str, check: DomainCheck | None) -> str:

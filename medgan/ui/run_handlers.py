@@ -76,7 +76,7 @@ def _outputs(s: Session, task: str, image: np.ndarray | None, labels: np.ndarray
 
     gallery = gr.Gallery(value=view.gallery, visible=bool(view.gallery), columns=view.columns,
                          label=view.titles.get("gallery", "Generated samples"))
-    fig = C.chart(task, view.metrics, image, r.output, r.labels)
+    fig = DV.chart(C.chart(task, view.metrics, image, r.output, r.labels), dom)
     return (s, panel("original"), panel("input"), panel("output"), panel("slider"), panel("diff"),
             DV.metrics_table(C.metrics_frame(view.metrics), dom), fig, gallery, DV.status(status, dom))
 
