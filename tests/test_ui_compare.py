@@ -168,7 +168,26 @@ def test_an_out_of_domain_run_marks_its_chart_as_it_marks_its_table(loaded):
     table, fig, status = out[6], out[7], out[9]
     assert "out of domain" in status.lower()
     assert all(m.endswith(OOD_MARK) for m in table.data["metric"] if m not in ("in domain", "domain score"))
-    assert fig.layout.title.text.endswith(OOD_MARK) and all(t.opacity == 0.45 for t in fig.data)
+    title = fig.layout.title.text
+    assert title.endswith("<br>" + OOD_MARK.strip()) and all(t.opacity == 0.45 for t in fig.data)
+    # the CT has no reference labels: the chart shows the predicted classes' shares, not an agreement of 1.00
+    assert title.startswith("Share of each predicted class")
     s, strokes = loaded()
     fig_in = _run(s, strokes, "segmentation")["chart"]
-    assert OOD_MARK not in fig_in.layout.title.text and all(t.opacity is None for t in fig_in.data)
+    assert OOD_MARK.strip() not in fig_in.layout.title.text and all(t.opacity is None for t in fig_in.data)
+
+
+def test_a_segmentation_against_its_own_auto_labels_charts_the_class_shares(loaded):
+    """Auto-labels are the U-Net's: its agreement with them is 1.00 for every class by construction, which a
+    chart of bars would present as a result. The agreement stays in the table; the chart shows the shares."""
+    s, _ = loaded(region=False)
+    from medgan.ui import studio_handlers as H
+
+    s = H.on_auto_labels(s, 0.5, 1.0)[0]
+    out = _run(s, painted(H.view_for(s, 0.5, 1.0)), "segmentation")
+    agreement = [v for m, v in zip(out["metrics"]["metric"], out["metrics"]["value"])
+                 if m.startswith("label agreement") and "mean" not in m]
+    assert agreement and all(float(v) > 0.99 for v in agreement)
+    fig = out["chart"]
+    assert fig.layout.title.text.startswith("Share of each predicted class")
+    assert list(fig.data[0].x) == ["CSF", "grey matter", "white matter"]

@@ -101,8 +101,9 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
           labels: np.ndarray | None = None) -> Any:
     """Per-class Dice bars when there are Dice values; a blind inpainting: the region's PSNR beside the
     biharmonic fill's (the formula the model is held to); for a segmentation with nothing to compare with, each
-    class's share of the labelled pixels (a label map has no intensities); else an intensity histogram of original
-    vs output."""
+    class's share of the labelled pixels (a label map has no intensities; also when the only reference is the U-Net's
+    own labels, against which its agreement is 1 by construction); else an intensity histogram of original vs
+    output."""
     import plotly.graph_objects as go
 
     from medgan.domain import AGREEMENT
@@ -114,6 +115,8 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
         dice = {k[len(AGREEMENT) + 1:]: v for k, v in metrics.items()
                 if k.startswith(AGREEMENT + " ") and not k.endswith("mean")}
         title = "Label agreement with the U-Net per class (not accuracy)"
+        if task == "segmentation":  # the U-Net against its own Auto-labels: 1.00 by construction, so the chart
+            dice = {}  # shows what was predicted instead (the agreement stays in the table)
     fig = go.Figure()
     if blind_fill:
         psnrs = [metrics["region psnr"], metrics["biharmonic region psnr"]]

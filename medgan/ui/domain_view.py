@@ -28,8 +28,9 @@ def chart(fig: Any, check: DomainCheck | None) -> Any:
     metrics table beside it (a bar chart of an out-of-domain run reads as a result as easily as the table)."""
     if check is None or check.in_domain:
         return fig
-    title = fig.layout.title.text or ""
-    fig.update_layout(title=f"{title}{OOD_MARK}", title_font_color="#9ca3af")
+    title = fig.layout.title.text or ""  # the mark on a line of its own: a long title would push it out of view
+    fig.update_layout(title=f"{title}<br>{OOD_MARK.strip()}", title_font_color="#9ca3af",
+                      margin=dict(t=60))
     fig.update_traces(opacity=0.45)
     return fig
 
