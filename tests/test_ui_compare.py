@@ -190,4 +190,5 @@ def test_a_segmentation_against_its_own_auto_labels_charts_the_class_shares(load
     assert agreement and all(float(v) > 0.99 for v in agreement)
     fig = out["chart"]
     assert fig.layout.title.text.startswith("Share of each predicted class")
+    assert "the only labels are the U-Net's own" in fig.layout.title.text
     assert list(fig.data[0].x) == ["CSF", "grey matter", "white matter"]

@@ -111,12 +111,14 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
     dice = {k[5:]: v for k, v in metrics.items() if k.startswith("dice ") and not k.endswith("mean")}
     blind_fill = task == "inpainting" and not dice and "biharmonic region psnr" in metrics
     title = "Dice per class (vs reference labels)"
+    own = False  # the only labels to compare with are the U-Net's own (Auto-labels)
     if not dice:  # Dice against the U-Net's own labels: agreement, not accuracy
         dice = {k[len(AGREEMENT) + 1:]: v for k, v in metrics.items()
                 if k.startswith(AGREEMENT + " ") and not k.endswith("mean")}
         title = "Label agreement with the U-Net per class (not accuracy)"
         if task == "segmentation":  # the U-Net against its own Auto-labels: 1.00 by construction, so the chart
-            dice = {}  # shows what was predicted instead (the agreement stays in the table)
+            own = bool(dice)  # shows what was predicted instead (the agreement stays in the table)
+            dice = {}
     fig = go.Figure()
     if blind_fill:
         psnrs = [metrics["region psnr"], metrics["biharmonic region psnr"]]
@@ -133,7 +135,8 @@ def chart(task: str, metrics: dict[str, float], original: np.ndarray | None, out
         share = counts / max(int(counts.sum()), 1)
         fig.add_bar(x=list(CLASS_NAMES[1:]), y=share, marker_color="#6366f1",
                     text=[f"{v:.0%}" for v in share], textposition="outside")
-        fig.update_layout(title="Share of each predicted class (no reference labels)",
+        reference = "<br>(the only labels are the U-Net's own)" if own else " (no reference labels)"
+        fig.update_layout(title=f"Share of each predicted class{reference}",
                           yaxis_range=[0, 1.1])
     else:
         bins = np.linspace(0, 1, 51)

@@ -30,7 +30,7 @@ def chart(fig: Any, check: DomainCheck | None) -> Any:
         return fig
     title = fig.layout.title.text or ""  # the mark on a line of its own: a long title would push it out of view
     fig.update_layout(title=f"{title}<br>{OOD_MARK.strip()}", title_font_color="#9ca3af",
-                      margin=dict(t=60))
+                      margin=dict(t=20 + 20 * (title.count("<br>") + 2)))
     fig.update_traces(opacity=0.45)
     return fig
 
